@@ -12,6 +12,9 @@ use crate::packet::{Packet, PacketType};
 use crate::{DecodeError, ProtocolVersion};
 use bytes::{Buf, BytesMut};
 
+/// The most [`decode`] reserves ahead for a packet still arriving.
+const RESERVE_AHEAD_MAX: usize = 64 * 1024;
+
 /// What the decoder needs to know about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
@@ -121,7 +124,9 @@ pub fn decode(buf: &mut BytesMut, opts: &DecodeOptions) -> Result<Option<Packet>
         });
     }
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Room for the rest of the packet, so the caller's next read can take it in one go;
+        // capped, so a peer announcing a huge packet cannot make us allocate it up front.
+        buf.reserve((total - buf.len()).min(RESERVE_AHEAD_MAX));
         return Ok(None);
     }
     let mut frame = buf.split_to(total);

@@ -53,8 +53,10 @@ impl Ack {
     }
 
     pub(super) fn lengths(&self, v: ProtocolVersion) -> Lengths {
-        let mut len = Lengths::default();
-        len.body = 2;
+        let mut len = Lengths {
+            body: 2,
+            ..Lengths::default()
+        };
         if v.is_v5() {
             // The short forms of 3.4.2.1: omit properties when there are none, and the reason
             // code too when it is Success.

@@ -106,8 +106,10 @@ impl UnsubAck {
     }
 
     pub(super) fn lengths(&self, v: ProtocolVersion) -> Lengths {
-        let mut len = Lengths::default();
-        len.body = 2;
+        let mut len = Lengths {
+            body: 2,
+            ..Lengths::default()
+        };
         if v.is_v5() {
             len.props = properties_len(&self.properties);
             len.body += props_wire_len(v, len.props) + self.reason_codes.len();
