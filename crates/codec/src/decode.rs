@@ -82,7 +82,7 @@ fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError>
     }
     if bytes.len() >= 4 {
         return Err(DecodeError::Malformed(
-            "Remaining Length longer than four bytes [MQTT-1.5.5-1]",
+            "Remaining Length longer than four bytes (section 2.2.3)",
         ));
     }
     Ok(None)

@@ -25,6 +25,9 @@ pub enum DecodeError {
     /// The bytes are well formed but break a rule of the protocol (reason code 0x82).
     #[error("protocol error: {0}")]
     ProtocolError(&'static str),
+    /// A Topic Alias of 0 (reason code 0x94, Topic Alias invalid) [MQTT-3.3.2-8].
+    #[error("Topic Alias of 0 [MQTT-3.3.2-8]")]
+    TopicAliasZero,
     /// A CONNECT names a protocol level this codec does not speak (reason code 0x84, or CONNACK
     /// return code 0x01 for MQTT 3.x).
     #[error("unsupported protocol level {0} [MQTT-3.1.2-2]")]
@@ -41,6 +44,7 @@ impl DecodeError {
             DecodeError::PacketTooLarge { .. } => ReasonCode::PACKET_TOO_LARGE,
             DecodeError::Malformed(_) => ReasonCode::MALFORMED_PACKET,
             DecodeError::ProtocolError(_) => ReasonCode::PROTOCOL_ERROR,
+            DecodeError::TopicAliasZero => ReasonCode::TOPIC_ALIAS_INVALID,
             DecodeError::UnsupportedProtocolVersion(_) | DecodeError::InvalidProtocolName => {
                 ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
             }

@@ -154,9 +154,9 @@ fn read_property(r: &mut Reader) -> Result<Property, DecodeError> {
             NonZeroU16::new(r.u16()?).ok_or(DecodeError::ProtocolError("Receive Maximum of 0"))?,
         ),
         id::TOPIC_ALIAS_MAXIMUM => Property::TopicAliasMaximum(r.u16()?),
-        id::TOPIC_ALIAS => Property::TopicAlias(NonZeroU16::new(r.u16()?).ok_or(
-            DecodeError::ProtocolError("Topic Alias of 0 [MQTT-3.3.2-8]"),
-        )?),
+        id::TOPIC_ALIAS => {
+            Property::TopicAlias(NonZeroU16::new(r.u16()?).ok_or(DecodeError::TopicAliasZero)?)
+        }
         id::MAXIMUM_QOS => Property::MaximumQos(match r.u8()? {
             0 => QoS::AtMostOnce,
             1 => QoS::AtLeastOnce,

@@ -21,11 +21,11 @@ pub enum TopicError {
     /// A topic name contains `+` or `#` [MQTT-3.3.2-2].
     #[error("topic name contains a wildcard character [MQTT-3.3.2-2]")]
     WildcardInName,
-    /// `#` is not alone in the last level [MQTT-4.7.1-1].
-    #[error("'#' must be the last character and occupy a whole level [MQTT-4.7.1-1]")]
+    /// `#` is not alone in the last level [MQTT-4.7.1-2].
+    #[error("'#' must be the last character and occupy a whole level [MQTT-4.7.1-2]")]
     MisplacedMultiLevelWildcard,
-    /// `+` shares its level with other characters [MQTT-4.7.1-2].
-    #[error("'+' must occupy a whole level [MQTT-4.7.1-2]")]
+    /// `+` shares its level with other characters [MQTT-4.7.1-3].
+    #[error("'+' must occupy a whole level [MQTT-4.7.1-3]")]
     MisplacedSingleLevelWildcard,
     /// `$share/` is not followed by a share name and a filter [MQTT-4.8.2-1] / [MQTT-4.8.2-2].
     #[error(
@@ -44,7 +44,10 @@ fn check_name(s: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-fn check_filter(s: &str) -> Result<(), TopicError> {
+/// Checks a filter; `shared` also checks the `$share/{group}/{filter}` form (MQTT 5 and
+/// brokers that offer shared subscriptions on 3.1.1), without which `$share/...` is a plain
+/// filter like any other.
+fn check_filter(s: &str, shared: bool) -> Result<(), TopicError> {
     if s.is_empty() {
         return Err(TopicError::Empty);
     }
@@ -57,7 +60,7 @@ fn check_filter(s: &str) -> Result<(), TopicError> {
             return Err(TopicError::MisplacedSingleLevelWildcard);
         }
     }
-    if let Some(rest) = s.strip_prefix(SHARE_PREFIX) {
+    if shared && let Some(rest) = s.strip_prefix(SHARE_PREFIX) {
         split_shared(rest).ok_or(TopicError::InvalidSharedSubscription)?;
     }
     Ok(())
@@ -145,15 +148,22 @@ pub struct SharedFilter<'a> {
 }
 
 impl TopicFilter {
-    /// Validates a topic filter.
+    /// Validates a topic filter, including the shared subscription form.
     pub fn new(s: &str) -> Result<TopicFilter, TopicError> {
-        check_filter(s)?;
+        check_filter(s, true)?;
         Ok(TopicFilter(MqttString::new(s)?))
     }
 
     /// Validates an already-checked MQTT string as a filter, without copying it.
     pub fn from_mqtt_string(s: MqttString) -> Result<TopicFilter, TopicError> {
-        check_filter(&s)?;
+        check_filter(&s, true)?;
+        Ok(TopicFilter(s))
+    }
+
+    /// Validates a filter as MQTT 3.1.1 does: a `$share/...` filter that is not a valid
+    /// shared subscription is an ordinary filter ([`TopicFilter::shared`] is then `None`).
+    pub fn from_mqtt_string_v3(s: MqttString) -> Result<TopicFilter, TopicError> {
+        check_filter(&s, false)?;
         Ok(TopicFilter(s))
     }
 

@@ -54,7 +54,7 @@ impl Reader {
             }
         }
         Err(DecodeError::Malformed(
-            "variable byte integer longer than four bytes [MQTT-1.5.5-1]",
+            "Variable Byte Integer longer than four bytes (section 1.5.5)",
         ))
     }
 

@@ -19,16 +19,23 @@ pub struct Auth {
 impl Auth {
     pub(super) fn decode(r: &mut Reader) -> Result<Auth, DecodeError> {
         let mut a = Auth::default();
+        if r.is_empty() {
+            // 3.15.2.1: Remaining Length 0 means Success with no properties.
+            return Ok(a);
+        }
+        a.reason_code = ReasonCode(r.u8()?);
+        if !a.reason_code.allowed_in(ReasonContext::Auth) {
+            return Err(DecodeError::Malformed("invalid AUTH reason code"));
+        }
         if !r.is_empty() {
-            a.reason_code = ReasonCode(r.u8()?);
-            if !a.reason_code.allowed_in(ReasonContext::Auth) {
-                return Err(DecodeError::Malformed("invalid AUTH reason code"));
-            }
-            if !r.is_empty() {
-                a.properties = decode_properties(r)?;
-            }
+            a.properties = decode_properties(r)?;
         }
         r.finish()?;
+        if a.properties.authentication_method.is_none() {
+            return Err(DecodeError::ProtocolError(
+                "AUTH without an Authentication Method (section 3.15.2.2.2)",
+            ));
+        }
         Ok(a)
     }
 
@@ -38,21 +45,23 @@ impl Auth {
         }
         self.properties.check_encodable()?;
         let mut len = Lengths::default();
-        if !self.properties.is_empty() {
-            len.props = properties_len(&self.properties);
-            len.body = 1 + varint_len(len.props) + len.props;
-        } else if self.reason_code != ReasonCode::SUCCESS {
-            len.body = 1;
+        if self.reason_code == ReasonCode::SUCCESS && self.properties.is_empty() {
+            return Ok(len);
         }
+        if self.properties.authentication_method.is_none() {
+            return Err(EncodeError::Invalid(
+                "AUTH needs an Authentication Method (section 3.15.2.2.2)",
+            ));
+        }
+        len.props = properties_len(&self.properties);
+        len.body = 1 + varint_len(len.props) + len.props;
         Ok(len)
     }
 
     pub(super) fn write(&self, len: &Lengths, buf: &mut BytesMut) {
         if len.body > 0 {
             buf.put_u8(self.reason_code.0);
-            if len.body > 1 {
-                put_properties(buf, &self.properties, len.props);
-            }
+            put_properties(buf, &self.properties, len.props);
         }
     }
 }

@@ -81,8 +81,11 @@ impl Connect {
             ));
         }
         let has_will = flags & flag::WILL != 0;
-        let will_qos = QoS::from_bits((flags >> flag::WILL_QOS_SHIFT) & 0b11)
-            .ok_or(DecodeError::Malformed("Will QoS of 3 [MQTT-3.1.2-14]"))?;
+        let will_qos = QoS::from_bits((flags >> flag::WILL_QOS_SHIFT) & 0b11).ok_or(
+            DecodeError::Malformed(
+                "Will QoS of 3 ([MQTT-3.1.2-14] in 3.1.1, [MQTT-3.1.2-12] in 5.0)",
+            ),
+        )?;
         let will_retain = flags & flag::WILL_RETAIN != 0;
         if !has_will && (will_qos != QoS::AtMostOnce || will_retain) {
             return Err(DecodeError::Malformed(
@@ -111,7 +114,7 @@ impl Connect {
             };
             let topic = TopicName::from_mqtt_string(r.string()?).map_err(|_| {
                 DecodeError::Malformed(
-                    "Will Topic must be a non-empty topic name without wildcards [MQTT-3.1.3-11]",
+                    "Will Topic must be a non-empty topic name without wildcards (section 3.1.3.3)",
                 )
             })?;
             let payload = r.binary()?;

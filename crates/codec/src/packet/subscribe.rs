@@ -44,9 +44,12 @@ impl SubscriptionOptions {
     }
 
     fn decode(byte: u8, v: ProtocolVersion) -> Result<SubscriptionOptions, DecodeError> {
-        let qos = QoS::from_bits(byte & 0b11).ok_or(DecodeError::Malformed(
-            "subscription QoS of 3 [MQTT-3.8.3-4]",
-        ))?;
+        let qos = QoS::from_bits(byte & 0b11).ok_or(if v.is_v5() {
+            // 5.0 section 3.8.3.1.
+            DecodeError::ProtocolError("subscription Maximum QoS of 3")
+        } else {
+            DecodeError::Malformed("subscription QoS of 3 [MQTT-3.8.3-4]")
+        })?;
         if !v.is_v5() {
             if byte & 0xFC != 0 {
                 return Err(DecodeError::Malformed(
@@ -101,15 +104,21 @@ pub struct Subscribe {
 }
 
 /// Reads a topic filter, mapping a bad one to a malformed packet.
-pub(super) fn read_filter(r: &mut Reader) -> Result<TopicFilter, DecodeError> {
-    TopicFilter::from_mqtt_string(r.string()?).map_err(|e| match e {
+pub(super) fn read_filter(r: &mut Reader, v: ProtocolVersion) -> Result<TopicFilter, DecodeError> {
+    let s = r.string()?;
+    let filter = if v.is_v5() {
+        TopicFilter::from_mqtt_string(s)
+    } else {
+        TopicFilter::from_mqtt_string_v3(s)
+    };
+    filter.map_err(|e| match e {
         TopicError::String(e) => string_error(e),
         TopicError::Empty => DecodeError::Malformed("empty Topic Filter [MQTT-4.7.3-1]"),
         TopicError::MisplacedMultiLevelWildcard => DecodeError::Malformed(
-            "'#' not alone in the last level of a Topic Filter [MQTT-4.7.1-1]",
+            "'#' not alone in the last level of a Topic Filter [MQTT-4.7.1-2]",
         ),
         TopicError::MisplacedSingleLevelWildcard => {
-            DecodeError::Malformed("'+' not alone in its level of a Topic Filter [MQTT-4.7.1-2]")
+            DecodeError::Malformed("'+' not alone in its level of a Topic Filter [MQTT-4.7.1-3]")
         }
         _ => DecodeError::Malformed(
             "shared subscription without a valid ShareName and filter [MQTT-4.8.2-1]",
@@ -127,7 +136,7 @@ impl Subscribe {
         };
         let mut filters = Vec::new();
         while !r.is_empty() {
-            let filter = read_filter(r)?;
+            let filter = read_filter(r, v)?;
             let options = SubscriptionOptions::decode(r.u8()?, v)?;
             if options.no_local && filter.shared().is_some() {
                 return Err(DecodeError::ProtocolError(
@@ -138,7 +147,7 @@ impl Subscribe {
         }
         if filters.is_empty() {
             return Err(DecodeError::ProtocolError(
-                "SUBSCRIBE without a Topic Filter [MQTT-3.8.3-3]",
+                "SUBSCRIBE without a Topic Filter ([MQTT-3.8.3-3] in 3.1.1, [MQTT-3.8.3-2] in 5.0)",
             ));
         }
         Ok(Subscribe {

@@ -32,7 +32,7 @@ impl Unsubscribe {
         };
         let mut filters = Vec::new();
         while !r.is_empty() {
-            filters.push(read_filter(r)?);
+            filters.push(read_filter(r, v)?);
         }
         if filters.is_empty() {
             return Err(DecodeError::ProtocolError(

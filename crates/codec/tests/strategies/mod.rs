@@ -483,12 +483,13 @@ fn disconnect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
 }
 
 fn auth() -> impl Strategy<Value = Packet> {
-    let props = (auth_pair(), of(text()), users()).prop_map(|((am, ad), rs, up)| AuthProperties {
-        authentication_method: am,
-        authentication_data: ad,
-        reason_string: rs,
-        user_properties: up,
-    });
+    let props =
+        (text(), of(data()), of(text()), users()).prop_map(|(am, ad, rs, up)| AuthProperties {
+            authentication_method: Some(am),
+            authentication_data: ad,
+            reason_string: rs,
+            user_properties: up,
+        });
     (reason(AUTH_CODES), props).prop_map(|(reason_code, properties)| {
         Packet::Auth(Auth {
             reason_code,
