@@ -1,11 +1,32 @@
 //! The broker as a sans-I/O state machine.
 //!
-//! This crate will own the per-client `Session` (packet identifiers, in-flight windows, receive
-//! maximum, topic aliases, keep-alive deadlines, the will), the shared `Router` (subscription
-//! trie, shared subscriptions, retained store, session registry), the authentication and ACL
-//! traits and the `Store` trait.
+//! This crate owns what MQTT *means*: the per-connection state machine ([`Connection`]), the
+//! per-client [`Session`] that outlives connections (subscriptions, queued and in-flight
+//! messages, packet identifiers), and the shared [`Broker`] (subscription trie, shared
+//! subscriptions, retained messages, session registry, delayed wills, session expiry).
 //!
-//! It must not do I/O, spawn tasks, read the clock or depend on tokio: time comes in as `now`
-//! and every decision comes out as an action for the network shell to carry out.
+//! It does no I/O, spawns nothing, never reads the clock and does not depend on tokio: the
+//! network shell (`halyard-server`) feeds it decoded packets and the time (`now`), and sends
+//! the bytes it leaves in the connection's transmit buffer. A connection learns that messages
+//! are waiting for it through a [`std::task::Waker`] the shell registers.
 //!
-//! Status: empty until the broker issue lands.
+//! Lock order: the subscription trie or retained tree first, then a session's state; never a
+//! session's state while taking a trie lock, and never two sessions at once.
+
+mod auth;
+mod broker;
+mod config;
+mod connection;
+mod message;
+mod retained;
+mod session;
+mod stats;
+mod trie;
+
+pub use auth::{AllowAll, AuthDecision, Authenticator, ConnectInfo};
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use connection::{Close, CloseReason, Connection};
+pub use message::{Message, SessionId};
+pub use session::Session;
+pub use stats::Stats;

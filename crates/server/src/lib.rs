@@ -1,8 +1,102 @@
 //! The tokio shell around `halyard-core`.
 //!
-//! This crate will own the listeners (TCP, TLS, WebSocket), one task per connection with its
-//! socket and buffers, the storage task, metrics, `$SYS` topics, graceful shutdown and reload.
-//! It must not make protocol decisions: those belong to `halyard-core`; the shell only moves
-//! bytes, time and actions between the socket and the state machines.
+//! This crate owns the sockets: the listeners ([`start`]), one task per connection that moves
+//! bytes between its socket and its `halyard_core::Connection`, the ticker that drives
+//! delayed wills and session expiry, and graceful shutdown. It makes no protocol decisions:
+//! those belong to `halyard-core`; this crate only moves bytes, time and wake-ups.
 //!
-//! Status: empty until the broker issue lands.
+//! Planned here too: TLS and WebSocket listeners, metrics, `$SYS` topics, reload.
+
+mod config;
+mod connection;
+mod listener;
+
+pub use config::{Config, ListenerConfig, ServerLimits};
+
+use halyard_core::{AllowAll, Broker};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// A running broker: its bound addresses, and the handle to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    addrs: Vec<SocketAddr>,
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// How often delayed wills and session expiries are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Binds every listener and starts serving. Fails if a listener cannot bind.
+pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+    config
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let broker = Broker::new(config.mqtt.clone(), Box::new(AllowAll));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let mut tasks = JoinSet::new();
+    let mut addrs = Vec::new();
+    for l in &config.listener {
+        let socket = tokio::net::TcpListener::bind(l.bind).await?;
+        let addr = socket.local_addr()?;
+        tracing::info!("listening on {addr}");
+        addrs.push(addr);
+        tasks.spawn(listener::accept_loop(
+            socket,
+            broker.clone(),
+            config.limits.clone(),
+            permits.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    tasks.spawn(tick_loop(broker.clone(), shutdown_rx));
+    Ok(RunningServer {
+        addrs,
+        broker,
+        shutdown,
+        tasks,
+    })
+}
+
+async fn tick_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = interval.tick() => {
+                broker.tick(std::time::Instant::now());
+            }
+        }
+    }
+}
+
+impl RunningServer {
+    /// The addresses the listeners are bound to (with the real port when 0 was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The broker state (for tests and metrics).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, sends 5.0 clients DISCONNECT 0x8B, closes every connection and
+    /// waits for the tasks to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Waits until the server stops by itself (it does not, unless a task fails).
+    pub async fn wait(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

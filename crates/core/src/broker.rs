@@ -1,0 +1,498 @@
+//! The state every connection shares: the subscription trie, retained messages, the session
+//! registry and the schedule of delayed wills and session expiries.
+//!
+//! Its methods are synchronous and hold each lock only for a lookup or an update; routing a
+//! message takes the trie's read lock and, for each target, that session's lock in turn.
+//! Lock order: registry, then trie or retained tree, then one session.
+
+use crate::auth::Authenticator;
+use crate::config::BrokerConfig;
+use crate::message::{Message, SessionId};
+use crate::retained::RetainedTree;
+use crate::session::{Delivery, Enqueued, PendingWill, Session};
+use crate::stats::Stats;
+use crate::trie::{Match, Subscriber, SubscriptionTrie};
+use halyard_codec::{
+    MqttString, QoS, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter,
+};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
+
+/// A session to look at again at a given time (its will delay or expiry may have run out).
+struct Due {
+    at: Instant,
+    seq: u64,
+    session: Weak<Session>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The result of opening a session for a new connection.
+pub(crate) struct Opened {
+    pub(crate) session: Arc<Session>,
+    pub(crate) present: bool,
+}
+
+/// The shared broker state.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    stats: Stats,
+    authenticator: Box<dyn Authenticator>,
+    trie: RwLock<SubscriptionTrie>,
+    retained: RwLock<RetainedTree>,
+    sessions: Mutex<HashMap<MqttString, Arc<Session>, foldhash::fast::RandomState>>,
+    schedule: Mutex<BinaryHeap<Reverse<Due>>>,
+    next_id: AtomicU64,
+    id_salt: u64,
+}
+
+impl std::fmt::Debug for Due {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Due({:?})", self.at)
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // The protected data is left consistent between statements, so a poisoned lock (a panic
+    // elsewhere) still holds usable state.
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Broker {
+    /// A broker with the given settings and authenticator.
+    pub fn new(config: BrokerConfig, authenticator: Box<dyn Authenticator>) -> Arc<Broker> {
+        use std::hash::BuildHasher;
+        let id_salt = std::collections::hash_map::RandomState::new().hash_one(0x4841_4c59u32);
+        Arc::new(Broker {
+            config,
+            stats: Stats::default(),
+            authenticator,
+            trie: RwLock::default(),
+            retained: RwLock::default(),
+            sessions: Mutex::default(),
+            schedule: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            id_salt,
+        })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The broker's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn authenticator(&self) -> &dyn Authenticator {
+        self.authenticator.as_ref()
+    }
+
+    /// A number unique for this broker's lifetime (session ids, connection generations).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A client identifier for a client that sent none: unique, and unlikely to repeat
+    /// across restarts.
+    pub(crate) fn assign_client_id(&self) -> MqttString {
+        let n = self.next_id() ^ self.id_salt;
+        MqttString::try_from(format!("halyard-{n:016x}")).unwrap_or_default()
+    }
+
+    /// Number of sessions in the registry.
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// The session of `client_id`, if one exists.
+    pub fn session(&self, client_id: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions)
+            .iter()
+            .find(|(k, _)| k.as_str() == client_id)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Number of subscriptions in the trie.
+    pub fn subscription_count(&self) -> usize {
+        read(&self.trie).len()
+    }
+
+    /// Number of retained messages.
+    pub fn retained_count(&self) -> usize {
+        read(&self.retained).len()
+    }
+
+    /// Publishes a message: updates the retained store if it is retained, then routes it to
+    /// every matching subscription. Returns how many sessions it was queued for.
+    pub fn publish(&self, mut msg: Message, now: Instant) -> usize {
+        if msg.expires_at.is_none()
+            && let Some(secs) = msg.properties.message_expiry_interval
+        {
+            // The Message Expiry Interval runs from when the broker publishes the message.
+            msg.expires_at = Some(now + Duration::from_secs(u64::from(secs)));
+        }
+        let msg = Arc::new(msg);
+        if msg.retain && self.config.retain_available {
+            write(&self.retained).set(msg.clone());
+        }
+        self.route(&msg, now)
+    }
+
+    /// Queues `msg` for every session with a matching subscription: one copy per session at
+    /// the highest QoS of its overlapping subscriptions, with all their Subscription
+    /// Identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3], and one copy per shared group to a member
+    /// picked in turn.
+    fn route(&self, msg: &Arc<Message>, now: Instant) -> usize {
+        let trie = read(&self.trie);
+        let mut direct: Vec<&Subscriber> = Vec::new();
+        let mut shared: Vec<&Subscriber> = Vec::new();
+        trie.for_each_match(&msg.topic, |m| match m {
+            Match::Direct(s) => {
+                // [MQTT-3.8.3-3] No Local: not back to the publisher's own session.
+                if !(s.options.no_local && msg.origin == Some(s.session.id())) {
+                    direct.push(s);
+                }
+            }
+            Match::Shared(g) => {
+                if let Some(s) = g.pick() {
+                    shared.push(s);
+                }
+            }
+        });
+        if direct.len() > 1 {
+            direct.sort_by_key(|s| s.session.id());
+        }
+        let mut delivered = 0;
+        let mut i = 0;
+        while let Some(first) = direct.get(i) {
+            let session = &first.session;
+            let mut granted = first.options.qos;
+            let mut rap = first.options.retain_as_published;
+            let mut ids: Vec<SubscriptionId> = first.id.into_iter().collect();
+            i += 1;
+            while let Some(next) = direct.get(i).filter(|s| s.session.id() == session.id()) {
+                granted = granted.max(next.options.qos);
+                rap |= next.options.retain_as_published;
+                ids.extend(next.id);
+                i += 1;
+            }
+            delivered += self.deliver(session, msg, granted, rap, ids, now);
+        }
+        for s in shared {
+            let ids = s.id.into_iter().collect();
+            delivered += self.deliver(&s.session, msg, s.options.qos, false, ids, now);
+        }
+        delivered
+    }
+
+    fn deliver(
+        &self,
+        session: &Session,
+        msg: &Arc<Message>,
+        granted: QoS,
+        retain_as_published: bool,
+        sub_ids: Vec<SubscriptionId>,
+        now: Instant,
+    ) -> usize {
+        let d = Delivery {
+            msg: msg.clone(),
+            qos: msg.qos.min(granted),
+            // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is kept only with Retain As Published.
+            retain: retain_as_published && msg.retain,
+            sub_ids,
+        };
+        usize::from(session.enqueue(d, &self.config, now, &self.stats) == Enqueued::Queued)
+    }
+
+    /// Adds or replaces a subscription. Returns whether the session already had one to the
+    /// same filter.
+    pub(crate) fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        filter: &TopicFilter,
+        options: SubscriptionOptions,
+        id: Option<SubscriptionId>,
+    ) -> bool {
+        let sub = Subscriber {
+            session: session.clone(),
+            options,
+            id,
+        };
+        let existed = write(&self.trie).insert(filter, sub);
+        session.lock().subscriptions.insert(
+            filter.as_str().into(),
+            crate::session::StoredSubscription {
+                filter: filter.clone(),
+                options,
+                id,
+            },
+        );
+        existed
+    }
+
+    /// Removes a subscription. Returns whether it existed.
+    pub(crate) fn unsubscribe(&self, session: &Arc<Session>, filter: &TopicFilter) -> bool {
+        let removed = write(&self.trie).remove(filter, session.id());
+        session.lock().subscriptions.remove(filter.as_str());
+        removed
+    }
+
+    /// Calls `f` with each live retained message matching `filter`.
+    pub(crate) fn for_each_retained(
+        &self,
+        filter: &str,
+        now: Instant,
+        mut f: impl FnMut(&Arc<Message>),
+    ) {
+        read(&self.retained).for_each_match(filter, |m| {
+            if !m.is_expired(now) {
+                f(m);
+            }
+        });
+    }
+
+    /// Finds or creates the session for a connecting client (section 3.1.2.4). A session
+    /// still attached to another connection is taken over: that connection is asked to close
+    /// with 0x8E, and its will is published now if it had no delay or the session ends.
+    pub(crate) fn open_session(
+        &self,
+        client_id: &MqttString,
+        clean_start: bool,
+        generation: u64,
+        now: Instant,
+    ) -> Opened {
+        let mut wills = Vec::new();
+        let mut ended = None;
+        let opened = {
+            let mut registry = lock(&self.sessions);
+            let existing = registry.get(client_id).cloned();
+            match existing {
+                Some(session) if !clean_start => {
+                    let mut st = session.lock();
+                    if let Some(old) = st.connection {
+                        st.kick = Some((old, ReasonCode::SESSION_TAKEN_OVER));
+                    }
+                    // A new connection before the Will Delay Interval ends cancels the will
+                    // [MQTT-3.1.3-9]; one with no delay is due now.
+                    if let Some(w) = st.will.take()
+                        && st.connection.is_some()
+                        && w.delay_secs == 0
+                    {
+                        wills.push(w.msg);
+                    }
+                    st.connection = Some(generation);
+                    st.disconnected_at = None;
+                    drop(st);
+                    session.wake();
+                    Opened {
+                        session,
+                        present: true,
+                    }
+                }
+                other => {
+                    if let Some(old) = other {
+                        let mut st = old.lock();
+                        if let Some(g) = st.connection {
+                            st.kick = Some((g, ReasonCode::SESSION_TAKEN_OVER));
+                        }
+                        if let Some(w) = st.will.take() {
+                            wills.push(w.msg);
+                        }
+                        drop(st);
+                        old.wake();
+                        ended = Some(old);
+                    }
+                    let session =
+                        Arc::new(Session::new(SessionId(self.next_id()), client_id.clone()));
+                    session.lock().connection = Some(generation);
+                    registry.insert(client_id.clone(), session.clone());
+                    Opened {
+                        session,
+                        present: false,
+                    }
+                }
+            }
+        };
+        if let Some(old) = ended {
+            self.discard(&old);
+        }
+        for w in wills {
+            self.publish(w, now);
+        }
+        opened
+    }
+
+    /// Ends a session: out of the registry (if still registered), out of the trie, nothing
+    /// queued to it any more. Its pending will, if any, is published.
+    pub(crate) fn end_session(&self, session: &Arc<Session>, now: Instant) {
+        {
+            let mut registry = lock(&self.sessions);
+            if registry
+                .get(session.client_id())
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                registry.remove(session.client_id());
+            }
+        }
+        let will = session.lock().will.take();
+        self.discard(session);
+        if let Some(w) = will {
+            self.publish(w.msg, now);
+        }
+    }
+
+    /// Marks a session ended and removes its subscriptions from the trie.
+    fn discard(&self, session: &Arc<Session>) {
+        let subs: Vec<TopicFilter> = {
+            let mut st = session.lock();
+            st.ended = true;
+            st.clear_messages();
+            st.subscriptions.drain().map(|(_, s)| s.filter).collect()
+        };
+        let mut trie = write(&self.trie);
+        for f in subs {
+            trie.remove(&f, session.id());
+        }
+    }
+
+    /// Asks `tick` to look at `session` at `at`.
+    pub(crate) fn schedule(&self, session: &Arc<Session>, at: Instant) {
+        let seq = self.next_id();
+        lock(&self.schedule).push(Reverse(Due {
+            at,
+            seq,
+            session: Arc::downgrade(session),
+        }));
+    }
+
+    /// Publishes delayed wills and ends expired sessions that are due at `now`. Returns when
+    /// it next has work, so the caller can sleep until then.
+    pub fn tick(&self, now: Instant) -> Option<Instant> {
+        loop {
+            let due = {
+                let mut schedule = lock(&self.schedule);
+                match schedule.peek() {
+                    Some(Reverse(d)) if d.at <= now => schedule.pop(),
+                    Some(Reverse(d)) => return Some(d.at),
+                    None => return None,
+                }
+            };
+            if let Some(Reverse(d)) = due
+                && let Some(session) = d.session.upgrade()
+            {
+                self.check_offline_session(&session, now);
+            }
+        }
+    }
+
+    /// Fires the will of an offline session whose delay ran out, and ends the session if its
+    /// expiry ran out (which also fires a will still waiting) [MQTT-3.1.2-8].
+    fn check_offline_session(&self, session: &Arc<Session>, now: Instant) {
+        let (will, expired, expires_at) = {
+            let mut st = session.lock();
+            let Some(since) = st.disconnected_at.filter(|_| st.connection.is_none()) else {
+                return;
+            };
+            let expiry = Duration::from_secs(u64::from(st.expiry_secs));
+            let expired = st.expiry_secs != u32::MAX && now >= since + expiry;
+            let will_due = st
+                .will
+                .as_ref()
+                .is_some_and(|w| now >= since + Duration::from_secs(u64::from(w.delay_secs)));
+            let will = if will_due || expired {
+                st.will.take()
+            } else {
+                None
+            };
+            let expires_at = (!expired && st.expiry_secs != u32::MAX).then(|| since + expiry);
+            (will, expired, expires_at)
+        };
+        if let Some(w) = will {
+            self.publish(w.msg, now);
+        }
+        if expired {
+            self.end_session(session, now);
+        } else if let Some(at) = expires_at {
+            // The will fired first; look again when the session expires.
+            self.schedule(session, at);
+        }
+    }
+
+    /// Handles a connection leaving its session: the will (now, later or never), and the
+    /// session's end or its expiry schedule.
+    pub(crate) fn detach(
+        &self,
+        session: &Arc<Session>,
+        generation: u64,
+        publish_will: bool,
+        now: Instant,
+    ) {
+        let (will_now, ends, next_check) = {
+            let mut st = session.lock();
+            if st.connection != Some(generation) {
+                // Taken over: the new connection owns the session and decided about the will.
+                return;
+            }
+            st.connection = None;
+            st.kick = None;
+            st.disconnected_at = Some(now);
+            session.set_connected(false);
+            session.set_waker(None);
+            if !publish_will {
+                st.will = None;
+            }
+            let ends = st.expiry_secs == 0;
+            let will_now = match &st.will {
+                Some(w) if w.delay_secs == 0 || ends => st.will.take(),
+                _ => None,
+            };
+            let mut next: Option<Instant> = None;
+            if let Some(w) = &st.will {
+                next = Some(now + Duration::from_secs(u64::from(w.delay_secs)));
+            }
+            if !ends && st.expiry_secs != u32::MAX {
+                let at = now + Duration::from_secs(u64::from(st.expiry_secs));
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            (will_now.map(|w: PendingWill| w.msg), ends, next)
+        };
+        if let Some(w) = will_now {
+            self.publish(w, now);
+        }
+        if ends {
+            self.end_session(session, now);
+        } else if let Some(at) = next_check {
+            self.schedule(session, at);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! CONNECT: client identifier rules, authentication, session open or resume, CONNACK, and
+//! the resending of unacknowledged messages when a session resumes.
+
+use super::{Close, CloseReason, Connection, Peer, Phase};
+use crate::auth::{AuthDecision, ConnectInfo};
+use crate::message::Message;
+use crate::session::{PendingWill, Stage};
+use halyard_codec::{
+    Ack, ConnAck, ConnAckProperties, Connect, Packet, ProtocolVersion, ReasonCode, Will,
+};
+use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Instant;
+
+impl Connection {
+    pub(super) fn handle_connect(&mut self, now: Instant, c: Connect) -> Result<(), Close> {
+        let cfg = self.broker.config().clone();
+        let v = c.protocol;
+        self.peer = Some(Peer {
+            version: v,
+            client_id: c.client_id.clone(),
+            keep_alive_secs: 0,
+            max_packet_size: c
+                .properties
+                .maximum_packet_size
+                .map_or(u32::MAX, NonZeroU32::get),
+            send_window: 0,
+            alias_max_out: 0,
+            problem_information: c.properties.request_problem_information.unwrap_or(true),
+            connect_expiry_secs: 0,
+        });
+
+        // Client identifier [MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.1.3-8].
+        let mut assigned = None;
+        let client_id = if c.client_id.is_empty() {
+            let allowed = match v {
+                ProtocolVersion::V3_1 => false,
+                ProtocolVersion::V3_1_1 => c.clean_start,
+                ProtocolVersion::V5 => true,
+            };
+            if !allowed {
+                return Err(self.refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
+            }
+            let id = self.broker.assign_client_id();
+            assigned = Some(id.clone());
+            id
+        } else {
+            c.client_id.clone()
+        };
+
+        // No enhanced authentication method is built in [MQTT-4.12.0-1].
+        if c.properties.authentication_method.is_some() {
+            return Err(self.refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
+        }
+        let info = ConnectInfo {
+            client_id: &client_id,
+            username: c.username.as_ref(),
+            password: c.password.as_ref(),
+            protocol: v,
+        };
+        if let AuthDecision::Deny(rc) = self.broker.authenticator().authenticate(&info) {
+            return Err(self.refuse(rc));
+        }
+        if let Some(w) = &c.will {
+            if w.retain && !cfg.retain_available {
+                return Err(self.refuse(ReasonCode::RETAIN_NOT_SUPPORTED));
+            }
+            if w.topic.starts_with("$SYS") {
+                return Err(self.refuse(ReasonCode::NOT_AUTHORIZED));
+            }
+        }
+
+        // Keep-alive, possibly replaced by Server Keep Alive [MQTT-3.2.2-21].
+        let keep_alive_secs = match cfg.max_keep_alive_secs {
+            Some(max) if c.keep_alive_secs == 0 || c.keep_alive_secs > max => max,
+            _ => c.keep_alive_secs,
+        };
+        let requested_expiry = if v.is_v5() {
+            c.properties.session_expiry_interval.unwrap_or(0)
+        } else if c.clean_start {
+            0
+        } else {
+            u32::MAX
+        };
+        let expiry_secs = self.grant_expiry(requested_expiry);
+        let client_receive_max = c
+            .properties
+            .receive_maximum
+            .map_or(u16::MAX, NonZeroU16::get);
+
+        let opened = self
+            .broker
+            .open_session(&client_id, c.clean_start, self.generation, now);
+        let session = opened.session;
+        {
+            let mut st = session.lock();
+            st.expiry_secs = expiry_secs;
+            st.will = c.will.map(|w| will_message(w, v));
+        }
+        session.set_connected(true);
+        self.session = Some(session);
+        self.phase = Phase::Active;
+        if let Some(peer) = &mut self.peer {
+            peer.client_id = client_id;
+            peer.keep_alive_secs = keep_alive_secs;
+            peer.send_window = usize::from(cfg.max_inflight.min(client_receive_max));
+            peer.alias_max_out = c
+                .properties
+                .topic_alias_maximum
+                .unwrap_or(0)
+                .min(cfg.topic_alias_maximum);
+            peer.connect_expiry_secs = requested_expiry;
+        }
+
+        let mut ack = ConnAck {
+            session_present: opened.present,
+            reason_code: ReasonCode::SUCCESS,
+            properties: ConnAckProperties::default(),
+        };
+        if v.is_v5() {
+            let p = &mut ack.properties;
+            if expiry_secs != requested_expiry {
+                p.session_expiry_interval = Some(expiry_secs);
+            }
+            p.receive_maximum = NonZeroU16::new(cfg.receive_maximum);
+            p.maximum_packet_size = NonZeroU32::new(cfg.max_packet_size);
+            p.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            p.assigned_client_identifier = assigned;
+            p.retain_available = Some(cfg.retain_available);
+            p.wildcard_subscription_available = Some(cfg.wildcard_subscription_available);
+            p.subscription_identifiers_available = Some(cfg.subscription_identifiers_available);
+            p.shared_subscription_available = Some(cfg.shared_subscription_available);
+            if keep_alive_secs != c.keep_alive_secs {
+                p.server_keep_alive = Some(keep_alive_secs);
+            }
+        }
+        self.send(&Packet::ConnAck(ack));
+        if opened.present {
+            self.resend_inflight(now);
+        }
+        self.poll_deliveries(now)
+    }
+
+    /// Refuses CONNECT with `rc` and ends the connection [MQTT-3.2.2-7].
+    fn refuse(&mut self, rc: ReasonCode) -> Close {
+        self.send_connack_refusal(rc);
+        self.phase = super::Phase::Closed;
+        Close {
+            reason: CloseReason::ConnectRefused(rc),
+        }
+    }
+
+    /// Sends a CONNACK carrying a failure code, in the client's protocol level (3.1.1 when
+    /// the level itself was not understood).
+    pub(super) fn send_connack_refusal(&mut self, rc: ReasonCode) {
+        let v = self
+            .peer
+            .as_ref()
+            .map_or(ProtocolVersion::V3_1_1, |p| p.version);
+        let ack = ConnAck {
+            session_present: false,
+            reason_code: rc,
+            properties: ConnAckProperties::default(),
+        };
+        // The size check of `send` does not apply: the client has not agreed to anything.
+        let _ = Packet::ConnAck(ack).encode(v, &mut self.tx);
+    }
+
+    /// On resuming a session, resends every unacknowledged message in its original order:
+    /// PUBLISH with DUP set, or PUBREL for messages already received [MQTT-4.4.0-1].
+    fn resend_inflight(&mut self, now: Instant) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let entries: Vec<_> = session.lock().inflight.iter().cloned().collect();
+        for entry in entries {
+            let packet = match entry.stage {
+                Stage::Released => Packet::PubRel(Ack::new(entry.packet_id)),
+                Stage::Published => {
+                    let mut p = self.build_publish(&entry.delivery, Some(entry.packet_id), now);
+                    p.dup = true;
+                    Packet::Publish(p)
+                }
+            };
+            self.send(&packet);
+        }
+    }
+}
+
+/// The will as the message it becomes; its expiry is stamped when it is published.
+fn will_message(w: Will, v: ProtocolVersion) -> PendingWill {
+    let properties = if v.is_v5() {
+        halyard_codec::PublishProperties {
+            payload_format: w.properties.payload_format,
+            message_expiry_interval: w.properties.message_expiry_interval,
+            response_topic: w.properties.response_topic,
+            correlation_data: w.properties.correlation_data,
+            user_properties: w.properties.user_properties,
+            content_type: w.properties.content_type,
+            ..Default::default()
+        }
+    } else {
+        Default::default()
+    };
+    PendingWill {
+        delay_secs: w.properties.will_delay_interval.unwrap_or(0),
+        msg: Message {
+            topic: w.topic,
+            payload: w.payload,
+            qos: w.qos,
+            retain: w.retain,
+            properties,
+            expires_at: None,
+            origin: None,
+        },
+    }
+}

@@ -1,0 +1,183 @@
+//! Outbound messages: draining the session queue into the transmit buffer within the
+//! client's Receive Maximum, building each PUBLISH for this client (QoS, RETAIN, remaining
+//! expiry, Subscription Identifiers, topic alias), and the acknowledgements the client sends
+//! for them.
+
+use super::{Close, Connection, TX_HIGH_WATER};
+use crate::session::{Delivery, Inflight, Stage};
+use crate::stats::Stats;
+use halyard_codec::{Ack, Packet, PacketId, Publish, QoS, TopicName};
+use std::time::Instant;
+
+impl Connection {
+    /// Moves queued messages into the transmit buffer while the client's window and the
+    /// buffer allow, after checking whether the connection was asked to close.
+    pub fn poll_deliveries(&mut self, now: Instant) -> Result<(), Close> {
+        self.check_kick(now)?;
+        let (Some(session), Some(peer)) = (self.session.clone(), self.peer.as_ref()) else {
+            return Ok(());
+        };
+        let window = peer.send_window;
+        let broker = self.broker.clone();
+        let stats = broker.stats();
+        session.clear_wake();
+        let mut sent = 0u64;
+        let mut st = session.lock();
+        while self.tx.len() < TX_HIGH_WATER {
+            let Some(front) = st.queue.front() else {
+                break;
+            };
+            if front.qos != QoS::AtMostOnce && st.inflight.len() >= window {
+                break;
+            }
+            let Some(d) = st.pop_queued() else {
+                break;
+            };
+            if d.msg.is_expired(now) {
+                Stats::add(&stats.dropped_expired, 1);
+                continue;
+            }
+            let packet_id = if d.qos == QoS::AtMostOnce {
+                None
+            } else {
+                st.allocate_packet_id()
+            };
+            let publish = self.build_publish(&d, packet_id, now);
+            if !self.send(&Packet::Publish(publish)) {
+                // Larger than the client accepts: it is dropped as if delivered
+                // [MQTT-3.1.2-25].
+                Stats::add(&stats.dropped_too_large, 1);
+                continue;
+            }
+            sent += 1;
+            if let Some(packet_id) = packet_id {
+                st.inflight.push_back(Inflight {
+                    packet_id,
+                    delivery: d,
+                    stage: Stage::Published,
+                });
+            }
+        }
+        drop(st);
+        Stats::add(&stats.messages_sent, sent);
+        Ok(())
+    }
+
+    /// The PUBLISH for a delivery, as this client is to receive it.
+    pub(super) fn build_publish(
+        &mut self,
+        d: &Delivery,
+        packet_id: Option<PacketId>,
+        now: Instant,
+    ) -> Publish {
+        let v5 = self.peer.as_ref().is_some_and(|p| p.version.is_v5());
+        let mut properties = if v5 {
+            d.msg.properties.clone()
+        } else {
+            Default::default()
+        };
+        let mut topic = d.msg.topic.clone();
+        if v5 {
+            // [MQTT-3.3.2-6] The expiry sent is what is left of it.
+            properties.message_expiry_interval = d.msg.remaining_expiry_secs(now);
+            properties.subscription_identifiers = d.sub_ids.clone();
+            if let Some((alias, known)) = self.alias_for(&topic) {
+                properties.topic_alias = std::num::NonZeroU16::new(alias);
+                if known {
+                    topic = TopicName::empty_for_alias();
+                }
+            }
+        }
+        Publish {
+            dup: false,
+            qos: d.qos,
+            retain: d.retain,
+            topic,
+            packet_id,
+            properties,
+            payload: d.msg.payload.clone(),
+        }
+    }
+
+    /// The outbound alias for `topic` and whether the client already knows it; assigns a new
+    /// one while the client's Topic Alias Maximum allows.
+    fn alias_for(&mut self, topic: &TopicName) -> Option<(u16, bool)> {
+        let max = self.peer.as_ref()?.alias_max_out;
+        if max == 0 {
+            return None;
+        }
+        if let Some(&a) = self.aliases_out.get(topic) {
+            return Some((a, true));
+        }
+        let next = u16::try_from(self.aliases_out.len() + 1).ok()?;
+        if next > max {
+            return None;
+        }
+        self.aliases_out.insert(topic.clone(), next);
+        Some((next, false))
+    }
+
+    /// PUBACK: the QoS 1 flow is complete.
+    pub(super) fn handle_puback(&mut self, now: Instant, a: Ack) -> Result<(), Close> {
+        self.complete(a.packet_id, Stage::Published, QoS::AtLeastOnce);
+        self.poll_deliveries(now)
+    }
+
+    /// PUBREC: answer PUBREL, or end the flow if the client refused the message.
+    pub(super) fn handle_pubrec(&mut self, now: Instant, a: Ack) -> Result<(), Close> {
+        let Some(session) = self.session.clone() else {
+            return Ok(());
+        };
+        let found = {
+            let mut st = session.lock();
+            let pos = st.inflight.iter().position(|i| {
+                i.packet_id == a.packet_id
+                    && i.delivery.qos == QoS::ExactlyOnce
+                    && i.stage == Stage::Published
+            });
+            match pos {
+                Some(p) if a.reason_code.is_error() => {
+                    st.inflight.remove(p);
+                    false
+                }
+                Some(p) => {
+                    if let Some(entry) = st.inflight.get_mut(p) {
+                        entry.stage = Stage::Released;
+                    }
+                    true
+                }
+                None => st
+                    .inflight
+                    .iter()
+                    .any(|i| i.packet_id == a.packet_id && i.stage == Stage::Released),
+            }
+        };
+        if found {
+            self.send(&Packet::PubRel(Ack::new(a.packet_id)));
+        } else if !a.reason_code.is_error() {
+            let mut rel = Ack::new(a.packet_id);
+            rel.reason_code = halyard_codec::ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+            self.send(&Packet::PubRel(rel));
+        }
+        self.poll_deliveries(now)
+    }
+
+    /// PUBCOMP: the QoS 2 flow is complete.
+    pub(super) fn handle_pubcomp(&mut self, now: Instant, a: Ack) -> Result<(), Close> {
+        self.complete(a.packet_id, Stage::Released, QoS::ExactlyOnce);
+        self.poll_deliveries(now)
+    }
+
+    fn complete(&mut self, id: PacketId, stage: Stage, qos: QoS) {
+        if let Some(session) = &self.session {
+            let mut st = session.lock();
+            if let Some(p) = st
+                .inflight
+                .iter()
+                .position(|i| i.packet_id == id && i.stage == stage && i.delivery.qos == qos)
+            {
+                st.inflight.remove(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! One client connection as a state machine: packets and time in, bytes to send and a
+//! verdict out.
+//!
+//! The network shell owns a [`Connection`] per socket. It feeds decoded packets to
+//! [`Connection::handle_packet`], calls [`Connection::poll_deliveries`] when the session's
+//! waker fires, [`Connection::handle_timeout`] at [`Connection::keep_alive_deadline`], and
+//! writes whatever [`Connection::tx`] holds. Every path that ends the connection returns a
+//! [`Close`] after the connection has queued its last packet (CONNACK or DISCONNECT) and
+//! settled its will and session; the shell then flushes and closes the socket.
+
+mod connect;
+mod deliver;
+mod publish;
+mod subscribe;
+
+use crate::broker::Broker;
+use crate::session::Session;
+use bytes::BytesMut;
+use halyard_codec::{
+    DecodeError, DecodeOptions, Disconnect, MqttString, Packet, ProtocolVersion, ReasonCode,
+    TopicName,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Why a connection ended: one per connection, for its log line and its metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// The socket closed or failed without DISCONNECT.
+    ConnectionLost,
+    /// The client broke the protocol; the reason code sent (5.0) and what it did.
+    ProtocolViolation(ReasonCode, String),
+    /// CONNECT was refused with this reason code.
+    ConnectRefused(ReasonCode),
+    /// No packet within 1.5 times the keep-alive [MQTT-3.1.2-24].
+    KeepAliveTimeout,
+    /// Another connection took over the session [MQTT-3.1.4-3].
+    TakenOver,
+    /// The client did not keep up with its messages (0x97).
+    SlowConsumer,
+    /// The broker is shutting down (0x8B).
+    Shutdown,
+}
+
+impl CloseReason {
+    /// A short stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CloseReason::ClientDisconnect => "client_disconnect",
+            CloseReason::ConnectionLost => "connection_lost",
+            CloseReason::ProtocolViolation(..) => "protocol_error",
+            CloseReason::ConnectRefused(_) => "connect_refused",
+            CloseReason::KeepAliveTimeout => "keep_alive_timeout",
+            CloseReason::TakenOver => "taken_over",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::ProtocolViolation(rc, what) => write!(f, "protocol error {rc}: {what}"),
+            CloseReason::ConnectRefused(rc) => write!(f, "connect refused: {rc}"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+/// The connection is over; flush [`Connection::tx`] and close the socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    /// Why.
+    pub reason: CloseReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitConnect,
+    Active,
+    Closed,
+}
+
+/// What the client told us about itself in CONNECT, and per-connection protocol state.
+#[derive(Debug)]
+struct Peer {
+    version: ProtocolVersion,
+    client_id: MqttString,
+    /// Keep-alive in force (after any Server Keep Alive), 0 = off.
+    keep_alive_secs: u16,
+    /// Largest packet the client accepts.
+    max_packet_size: u32,
+    /// Most unacknowledged QoS 1/2 messages we may send (min of ours and its Receive Maximum).
+    send_window: usize,
+    /// Topic Alias Maximum the client accepts from us.
+    alias_max_out: u16,
+    /// Whether the client asked for reason strings and user properties on errors.
+    problem_information: bool,
+    /// Session Expiry Interval requested in CONNECT (for the DISCONNECT rule).
+    connect_expiry_secs: u32,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Connection {
+    broker: Arc<Broker>,
+    generation: u64,
+    phase: Phase,
+    peer: Option<Peer>,
+    session: Option<Arc<Session>>,
+    last_received: Instant,
+    tx: BytesMut,
+    /// Inbound topic aliases (alias -> topic) [MQTT-3.3.2-10].
+    aliases_in: HashMap<u16, TopicName>,
+    /// Outbound topic aliases (topic -> alias).
+    aliases_out: HashMap<TopicName, u16>,
+}
+
+/// Stop encoding deliveries into the transmit buffer past this many bytes, until the shell
+/// has written them: the session queue, which is bounded, holds the rest.
+pub(crate) const TX_HIGH_WATER: usize = 64 * 1024;
+
+impl Connection {
+    /// A new connection, waiting for CONNECT.
+    pub fn new(broker: Arc<Broker>, now: Instant) -> Connection {
+        let generation = broker.next_id();
+        Connection {
+            broker,
+            generation,
+            phase: Phase::AwaitConnect,
+            peer: None,
+            session: None,
+            last_received: now,
+            tx: BytesMut::new(),
+            aliases_in: HashMap::new(),
+            aliases_out: HashMap::new(),
+        }
+    }
+
+    /// The bytes waiting to be written to the socket. The shell removes what it writes.
+    pub fn tx(&mut self) -> &mut BytesMut {
+        &mut self.tx
+    }
+
+    /// Frees the transmit buffer's memory once it is empty (idle connections stay small).
+    pub fn shrink_tx(&mut self) {
+        if self.tx.is_empty() && self.tx.capacity() > 0 {
+            self.tx = BytesMut::new();
+        }
+    }
+
+    /// Whether CONNECT has been accepted.
+    pub fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
+    /// The client identifier, once connected.
+    pub fn client_id(&self) -> Option<&str> {
+        self.peer.as_ref().map(|p| p.client_id.as_str())
+    }
+
+    /// The protocol level, once connected.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.peer.as_ref().map(|p| p.version)
+    }
+
+    /// How to decode the next packet from this client.
+    pub fn decode_options(&self) -> DecodeOptions {
+        let v = self
+            .peer
+            .as_ref()
+            .map_or(ProtocolVersion::V5, |p| p.version);
+        DecodeOptions::new(v).with_max_packet_size(self.broker.config().max_packet_size)
+    }
+
+    /// Registers the waker to call when messages are queued for this connection.
+    pub fn set_waker(&self, waker: Waker) {
+        if let Some(s) = &self.session {
+            s.set_waker(Some(waker));
+        }
+    }
+
+    /// When the keep-alive runs out: 1.5 times the keep-alive after the last packet received
+    /// [MQTT-3.1.2-24]. `None` when keep-alive is off or before CONNECT.
+    pub fn keep_alive_deadline(&self) -> Option<Instant> {
+        let ka = self.peer.as_ref()?.keep_alive_secs;
+        (ka > 0).then(|| self.last_received + Duration::from_millis(u64::from(ka) * 1500))
+    }
+
+    /// Checks the keep-alive deadline at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Close> {
+        match self.keep_alive_deadline() {
+            Some(deadline) if now >= deadline => {
+                self.send_disconnect(ReasonCode::KEEP_ALIVE_TIMEOUT, None);
+                Err(self.finish(now, true, CloseReason::KeepAliveTimeout))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Handles one packet from the client.
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) -> Result<(), Close> {
+        self.last_received = now;
+        match self.phase {
+            Phase::Closed => Err(Close {
+                reason: CloseReason::ConnectionLost,
+            }),
+            Phase::AwaitConnect => match packet {
+                Packet::Connect(c) => self.handle_connect(now, *c),
+                // [MQTT-3.1.0-1] The first packet must be CONNECT.
+                other => Err(self.violation(
+                    now,
+                    ReasonCode::PROTOCOL_ERROR,
+                    format!("{} before CONNECT [MQTT-3.1.0-1]", other.packet_type()),
+                )),
+            },
+            Phase::Active => self.handle_active(now, packet),
+        }
+    }
+
+    fn handle_active(&mut self, now: Instant, packet: Packet) -> Result<(), Close> {
+        match packet {
+            Packet::Publish(p) => self.handle_publish(now, p),
+            Packet::PubAck(a) => self.handle_puback(now, a),
+            Packet::PubRec(a) => self.handle_pubrec(now, a),
+            Packet::PubRel(a) => self.handle_pubrel(a),
+            Packet::PubComp(a) => self.handle_pubcomp(now, a),
+            Packet::Subscribe(s) => self.handle_subscribe(now, s),
+            Packet::Unsubscribe(u) => self.handle_unsubscribe(u),
+            Packet::PingReq => {
+                self.send(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(d) => self.handle_disconnect(now, d),
+            Packet::Connect(_) => Err(self.violation(
+                now,
+                ReasonCode::PROTOCOL_ERROR,
+                "second CONNECT [MQTT-3.1.0-2]".into(),
+            )),
+            Packet::Auth(_) => Err(self.violation(
+                now,
+                ReasonCode::PROTOCOL_ERROR,
+                "AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]".into(),
+            )),
+            other => Err(self.violation(
+                now,
+                ReasonCode::PROTOCOL_ERROR,
+                format!("{} is not sent by clients", other.packet_type()),
+            )),
+        }
+    }
+
+    fn handle_disconnect(&mut self, now: Instant, d: Disconnect) -> Result<(), Close> {
+        if let (Some(requested), Some(peer)) = (d.properties.session_expiry_interval, &self.peer) {
+            if peer.connect_expiry_secs == 0 && requested != 0 {
+                return Err(self.violation(
+                    now,
+                    ReasonCode::PROTOCOL_ERROR,
+                    "Session Expiry Interval set in DISCONNECT after 0 in CONNECT [MQTT-3.14.2-2]"
+                        .into(),
+                ));
+            }
+            let granted = self.grant_expiry(requested);
+            if let Some(s) = &self.session {
+                s.lock().expiry_secs = granted;
+            }
+        }
+        // [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 asks for it.
+        let publish_will = d.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE;
+        Err(self.finish(now, publish_will, CloseReason::ClientDisconnect))
+    }
+
+    /// Applies the configured maximum to a requested Session Expiry Interval.
+    fn grant_expiry(&self, requested: u32) -> u32 {
+        self.broker
+            .config()
+            .max_session_expiry_secs
+            .map_or(requested, |max| requested.min(max))
+    }
+
+    /// Handles bytes that did not decode: the client gets the reason code (CONNACK before
+    /// CONNECT was accepted, DISCONNECT after, on 5.0) and the connection ends.
+    pub fn handle_decode_error(&mut self, now: Instant, err: &DecodeError) -> Close {
+        let rc = err.reason_code();
+        if self.phase == Phase::AwaitConnect {
+            if let DecodeError::UnsupportedProtocolVersion(_) = err {
+                // [MQTT-3.1.2-2] Answer an unsupported level with 0x01 / 0x84, then close.
+                self.send_connack_refusal(rc);
+            }
+            self.phase = Phase::Closed;
+            return Close {
+                reason: CloseReason::ProtocolViolation(rc, err.to_string()),
+            };
+        }
+        self.violation(now, rc, err.to_string())
+    }
+
+    /// The socket closed or failed without DISCONNECT: the will is due.
+    pub fn handle_connection_lost(&mut self, now: Instant) -> Close {
+        self.finish(now, true, CloseReason::ConnectionLost)
+    }
+
+    /// The broker is shutting down: tell 5.0 clients (0x8B) and end the connection.
+    pub fn handle_shutdown(&mut self, now: Instant) -> Close {
+        self.send_disconnect(ReasonCode::SERVER_SHUTTING_DOWN, None);
+        self.finish(now, false, CloseReason::Shutdown)
+    }
+
+    /// Closes for a protocol violation: DISCONNECT with `rc` on 5.0, then the will.
+    fn violation(&mut self, now: Instant, rc: ReasonCode, what: String) -> Close {
+        self.send_disconnect(rc, None);
+        self.finish(now, true, CloseReason::ProtocolViolation(rc, what))
+    }
+
+    /// Checks whether another connection took over the session or the slow-consumer rule
+    /// fired; called after the session's waker fires.
+    fn check_kick(&mut self, now: Instant) -> Result<(), Close> {
+        let Some(session) = &self.session else {
+            return Ok(());
+        };
+        let kick = {
+            let mut st = session.lock();
+            match st.kick {
+                Some((g, rc)) if g == self.generation => {
+                    st.kick = None;
+                    Some(rc)
+                }
+                _ => None,
+            }
+        };
+        match kick {
+            None => Ok(()),
+            Some(rc) => {
+                self.send_disconnect(rc, None);
+                let reason = if rc == ReasonCode::SESSION_TAKEN_OVER {
+                    CloseReason::TakenOver
+                } else {
+                    CloseReason::SlowConsumer
+                };
+                Err(self.finish(now, true, reason))
+            }
+        }
+    }
+
+    /// Leaves the session and settles the will; after this the connection is closed.
+    fn finish(&mut self, now: Instant, publish_will: bool, reason: CloseReason) -> Close {
+        if self.phase == Phase::Active
+            && let Some(session) = self.session.take()
+        {
+            self.broker
+                .detach(&session, self.generation, publish_will, now);
+        }
+        self.phase = Phase::Closed;
+        Close { reason }
+    }
+
+    /// Queues a DISCONNECT for 5.0 clients (3.x has no server DISCONNECT).
+    fn send_disconnect(&mut self, rc: ReasonCode, reason: Option<&str>) {
+        let Some(peer) = &self.peer else {
+            return;
+        };
+        if !peer.version.is_v5() || self.phase != Phase::Active {
+            return;
+        }
+        let mut d = Disconnect::new(rc);
+        if peer.problem_information {
+            d.properties.reason_string = reason.and_then(|r| MqttString::new(r).ok());
+        }
+        self.send(&Packet::Disconnect(d));
+    }
+
+    /// Encodes a packet into the transmit buffer, unless it is larger than the client
+    /// accepts [MQTT-3.1.2-24]; returns whether it was queued.
+    fn send(&mut self, packet: &Packet) -> bool {
+        let (version, max) = self
+            .peer
+            .as_ref()
+            .map_or((ProtocolVersion::V5, u32::MAX), |p| {
+                (p.version, p.max_packet_size)
+            });
+        match packet.encoded_len(version) {
+            Ok(len) if len as u64 <= u64::from(max) => packet.encode(version, &mut self.tx).is_ok(),
+            _ => false,
+        }
+    }
+}

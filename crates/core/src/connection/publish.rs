@@ -1,0 +1,162 @@
+//! Inbound PUBLISH and the acknowledgements the broker owes for it: topic aliases, the
+//! access rule for `$` topics, QoS 1 (PUBACK) and QoS 2 (PUBREC, PUBREL, PUBCOMP) with
+//! exactly-once delivery, and the broker's Receive Maximum.
+
+use super::{Close, Connection};
+use crate::message::Message;
+use crate::stats::Stats;
+use halyard_codec::{Ack, Packet, Publish, QoS, ReasonCode, TopicName};
+use std::time::Instant;
+
+impl Connection {
+    pub(super) fn handle_publish(&mut self, now: Instant, mut p: Publish) -> Result<(), Close> {
+        let broker = self.broker.clone();
+        let cfg = broker.config();
+        let v5 = self.peer.as_ref().is_some_and(|peer| peer.version.is_v5());
+        let stats = broker.stats();
+        Stats::add(&stats.messages_received, 1);
+        if v5 && !p.properties.subscription_identifiers.is_empty() {
+            return Err(self.violation(
+                now,
+                ReasonCode::PROTOCOL_ERROR,
+                "Subscription Identifier in a PUBLISH from a client [MQTT-3.3.4-6]".into(),
+            ));
+        }
+        if p.retain && !cfg.retain_available {
+            return Err(self.violation(
+                now,
+                ReasonCode::RETAIN_NOT_SUPPORTED,
+                "RETAIN set while Retain Available is 0 [MQTT-3.3.1-12]".into(),
+            ));
+        }
+        if let Some(alias) = p.properties.topic_alias.take() {
+            let alias = alias.get();
+            if alias > cfg.topic_alias_maximum {
+                return Err(self.violation(
+                    now,
+                    ReasonCode::TOPIC_ALIAS_INVALID,
+                    format!("Topic Alias {alias} above the maximum [MQTT-3.3.2-9]"),
+                ));
+            }
+            if p.topic.is_empty() {
+                match self.aliases_in.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    None => {
+                        return Err(self.violation(
+                            now,
+                            ReasonCode::PROTOCOL_ERROR,
+                            format!("unknown Topic Alias {alias} with an empty topic"),
+                        ));
+                    }
+                }
+            } else {
+                self.aliases_in.insert(alias, p.topic.clone());
+            }
+        }
+
+        let rejection = self.check_topic(&p.topic);
+        let packet_id = p.packet_id;
+        match (p.qos, packet_id) {
+            (QoS::AtMostOnce, _) if rejection.is_none() => {
+                self.route(p, now);
+            }
+            (QoS::AtMostOnce, _) => {}
+            (QoS::AtLeastOnce, Some(id)) => {
+                let rc = match rejection {
+                    Some(rc) => rc,
+                    None => self.route_result(p, now),
+                };
+                let mut ack = Ack::new(id);
+                ack.reason_code = rc;
+                self.send(&Packet::PubAck(ack));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                let Some(session) = self.session.clone() else {
+                    return Ok(());
+                };
+                let (duplicate, full) = {
+                    let st = session.lock();
+                    let duplicate = st.incoming_qos2.contains(&id.get());
+                    let full = st.incoming_qos2.len() >= usize::from(cfg.receive_maximum);
+                    (duplicate, full)
+                };
+                let rc = if duplicate {
+                    // [MQTT-4.3.3-9] A resent PUBLISH before PUBREL is not delivered again.
+                    ReasonCode::SUCCESS
+                } else if let Some(rc) = rejection {
+                    rc
+                } else {
+                    if full && v5 {
+                        return Err(self.violation(
+                            now,
+                            ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                            "more unacknowledged QoS 2 PUBLISH than Receive Maximum [MQTT-3.3.4-7]"
+                                .into(),
+                        ));
+                    }
+                    let rc = self.route_result(p, now);
+                    session.lock().incoming_qos2.insert(id.get());
+                    rc
+                };
+                let mut ack = Ack::new(id);
+                ack.reason_code = rc;
+                self.send(&Packet::PubRec(ack));
+            }
+            // The codec guarantees a packet identifier for QoS 1 and 2.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// PUBREL: the client's QoS 2 message is released; answer PUBCOMP [MQTT-4.3.3-11].
+    pub(super) fn handle_pubrel(&mut self, a: Ack) -> Result<(), Close> {
+        let known = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.lock().incoming_qos2.remove(&a.packet_id.get()));
+        let mut comp = Ack::new(a.packet_id);
+        if !known {
+            comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+        }
+        self.send(&Packet::PubComp(comp));
+        Ok(())
+    }
+
+    /// Whether this client may publish to `topic`; `Some(reason)` if not. Clients may not
+    /// publish to `$SYS` topics, and topics beyond the configured limits are refused.
+    fn check_topic(&self, topic: &TopicName) -> Option<ReasonCode> {
+        let cfg = self.broker.config();
+        if topic.starts_with("$SYS") {
+            Stats::add(&self.broker.stats().publish_denied, 1);
+            return Some(ReasonCode::NOT_AUTHORIZED);
+        }
+        if topic.len() > cfg.max_topic_length || topic.split('/').count() > cfg.max_topic_levels {
+            return Some(ReasonCode::TOPIC_NAME_INVALID);
+        }
+        None
+    }
+
+    fn route(&self, p: Publish, now: Instant) -> usize {
+        let origin = self.session.as_ref().map(|s| s.id());
+        let msg = Message {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            properties: p.properties,
+            expires_at: None,
+            origin,
+        };
+        self.broker.publish(msg, now)
+    }
+
+    /// Routes and returns the reason code for the acknowledgement (0x10 when nobody was
+    /// subscribed, on 5.0).
+    fn route_result(&self, p: Publish, now: Instant) -> ReasonCode {
+        if self.route(p, now) == 0 {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        } else {
+            ReasonCode::SUCCESS
+        }
+    }
+}

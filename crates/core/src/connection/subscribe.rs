@@ -1,0 +1,130 @@
+//! SUBSCRIBE and UNSUBSCRIBE: the checks each filter passes, the trie update, SUBACK or
+//! UNSUBACK, and the retained messages a new subscription receives.
+
+use super::{Close, Connection};
+use crate::session::Delivery;
+use halyard_codec::{
+    Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    UnsubAck, Unsubscribe,
+};
+use std::time::Instant;
+
+impl Connection {
+    pub(super) fn handle_subscribe(&mut self, now: Instant, s: Subscribe) -> Result<(), Close> {
+        let Some(session) = self.session.clone() else {
+            return Ok(());
+        };
+        let broker = self.broker.clone();
+        let cfg = broker.config();
+        if s.properties.subscription_identifier.is_some() && !cfg.subscription_identifiers_available
+        {
+            return Err(self.violation(
+                now,
+                ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+                "Subscription Identifier while not supported".into(),
+            ));
+        }
+        let id = s.properties.subscription_identifier;
+        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        for (filter, options) in &s.filters {
+            if let Some(rc) = self.check_filter(filter) {
+                codes.push(rc);
+                continue;
+            }
+            let existed = self.broker.subscribe(&session, filter, *options, id);
+            codes.push(ReasonCode(options.qos.as_u8()));
+            let send_retained = match options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendIfNew => !existed,
+                RetainHandling::DoNotSend => false,
+            };
+            // Retained messages are not sent to shared subscriptions [MQTT-4.8.2-?].
+            if send_retained && filter.shared().is_none() {
+                retained.push((filter.clone(), *options));
+            }
+        }
+        let ack = SubAck {
+            packet_id: s.packet_id,
+            properties: Default::default(),
+            reason_codes: codes,
+        };
+        // [MQTT-3.8.4-1] SUBACK, then the retained messages [MQTT-3.3.1-6].
+        self.send(&Packet::SubAck(ack));
+        for (filter, options) in retained {
+            self.queue_retained(&filter, options, id, now);
+        }
+        self.poll_deliveries(now)
+    }
+
+    /// Why a filter is refused, if it is.
+    fn check_filter(&self, filter: &TopicFilter) -> Option<ReasonCode> {
+        let cfg = self.broker.config();
+        if filter.shared().is_some() && !cfg.shared_subscription_available {
+            return Some(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+        }
+        if filter.has_wildcards() && !cfg.wildcard_subscription_available {
+            return Some(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
+        }
+        if filter.len() > cfg.max_topic_length || filter.split('/').count() > cfg.max_topic_levels {
+            return Some(ReasonCode::TOPIC_FILTER_INVALID);
+        }
+        None
+    }
+
+    /// Queues the retained messages matching a new subscription, with RETAIN set
+    /// [MQTT-3.3.1-6]. They bypass the queue limit: they are already in memory, shared.
+    fn queue_retained(
+        &self,
+        filter: &TopicFilter,
+        options: SubscriptionOptions,
+        id: Option<halyard_codec::SubscriptionId>,
+        now: Instant,
+    ) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let mut found = Vec::new();
+        self.broker
+            .for_each_retained(filter.match_filter(), now, |m| found.push(m.clone()));
+        if found.is_empty() {
+            return;
+        }
+        let mut st = session.lock();
+        for msg in found {
+            let qos: QoS = msg.qos.min(options.qos);
+            st.queue_bytes += msg.cost_bytes();
+            st.queue.push_back(Delivery {
+                msg,
+                qos,
+                retain: true,
+                sub_ids: id.into_iter().collect(),
+            });
+        }
+    }
+
+    pub(super) fn handle_unsubscribe(&mut self, u: Unsubscribe) -> Result<(), Close> {
+        let Some(session) = self.session.clone() else {
+            return Ok(());
+        };
+        let v5 = self.peer.as_ref().is_some_and(|p| p.version.is_v5());
+        let mut codes = Vec::new();
+        for filter in &u.filters {
+            let existed = self.broker.unsubscribe(&session, filter);
+            if v5 {
+                codes.push(if existed {
+                    ReasonCode::SUCCESS
+                } else {
+                    ReasonCode::NO_SUBSCRIPTION_EXISTED
+                });
+            }
+        }
+        let ack = UnsubAck {
+            packet_id: u.packet_id,
+            properties: Default::default(),
+            reason_codes: codes,
+        };
+        self.send(&Packet::UnsubAck(ack));
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! A session: the state of one client that outlives its connections (section 4.1).
+//!
+//! It holds the subscriptions (a copy of what the trie holds for it), the queue of messages
+//! waiting to be sent, the in-flight outbound QoS 1/2 messages, the inbound QoS 2 packet
+//! identifiers awaiting PUBREL, the will of the current connection, and the link to the
+//! connection attached to it. Publishers push into the queue from their own tasks
+//! ([`Session::enqueue`]); the attached connection drains it. Everything sits behind one
+//! mutex, held only for short, non-blocking work.
+
+use crate::config::BrokerConfig;
+use crate::message::{Message, SessionId};
+use crate::stats::Stats;
+use halyard_codec::{
+    MqttString, PacketId, QoS, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// One message on its way to this session's client.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) msg: Arc<Message>,
+    /// QoS of this delivery: min(published, granted).
+    pub(crate) qos: QoS,
+    /// RETAIN flag to send.
+    pub(crate) retain: bool,
+    /// Subscription Identifiers of the matching subscriptions (MQTT 5).
+    pub(crate) sub_ids: Vec<SubscriptionId>,
+}
+
+/// Where an outbound QoS 1/2 message is in its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Published,
+    /// PUBREL sent, waiting for PUBCOMP (QoS 2).
+    Released,
+}
+
+/// An outbound QoS 1/2 message not yet fully acknowledged.
+#[derive(Debug, Clone)]
+pub(crate) struct Inflight {
+    pub(crate) packet_id: PacketId,
+    pub(crate) delivery: Delivery,
+    pub(crate) stage: Stage,
+}
+
+/// A subscription as the session remembers it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredSubscription {
+    pub(crate) filter: TopicFilter,
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) id: Option<SubscriptionId>,
+}
+
+/// The will of the connection attached to the session.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingWill {
+    pub(crate) msg: Message,
+    pub(crate) delay_secs: u32,
+}
+
+/// The mutable part of a session.
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    pub(crate) subscriptions: HashMap<Box<str>, StoredSubscription, foldhash::fast::RandomState>,
+    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) queue_bytes: usize,
+    pub(crate) inflight: VecDeque<Inflight>,
+    pub(crate) incoming_qos2: HashSet<u16, foldhash::fast::RandomState>,
+    next_packet_id: u16,
+    /// The generation of the attached connection, if any.
+    pub(crate) connection: Option<u64>,
+    /// A request for the attached connection to close with this reason.
+    pub(crate) kick: Option<(u64, ReasonCode)>,
+    /// Session Expiry Interval in force, seconds (`u32::MAX`: never).
+    pub(crate) expiry_secs: u32,
+    pub(crate) disconnected_at: Option<Instant>,
+    pub(crate) will: Option<PendingWill>,
+    /// Since when the queue has been refusing messages, for the slow-consumer rule.
+    pub(crate) full_since: Option<Instant>,
+    /// Set once the session is discarded; nothing is queued to it after that.
+    pub(crate) ended: bool,
+}
+
+impl SessionState {
+    /// The next packet identifier not used by an in-flight message.
+    pub(crate) fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..=u16::MAX {
+            self.next_packet_id = self.next_packet_id.wrapping_add(1);
+            let Some(id) = PacketId::new(self.next_packet_id) else {
+                continue;
+            };
+            if !self.inflight.iter().any(|i| i.packet_id == id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Takes the next queued delivery and updates the byte count.
+    pub(crate) fn pop_queued(&mut self) -> Option<Delivery> {
+        let d = self.queue.pop_front()?;
+        self.queue_bytes = self.queue_bytes.saturating_sub(d.msg.cost_bytes());
+        Some(d)
+    }
+
+    /// Drops everything queued or in flight (a clean start, or the end of the session).
+    pub(crate) fn clear_messages(&mut self) {
+        self.queue.clear();
+        self.queue_bytes = 0;
+        self.inflight.clear();
+        self.incoming_qos2.clear();
+    }
+}
+
+/// A session, shared between the registry, the subscription trie and the attached
+/// connection.
+#[derive(Debug)]
+pub struct Session {
+    id: SessionId,
+    client_id: MqttString,
+    state: Mutex<SessionState>,
+    connected: AtomicBool,
+    wake_pending: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// What [`Session::enqueue`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    Queued,
+    /// Not queued by rule (QoS 0 to an offline client, or the session has ended).
+    Skipped,
+    /// Dropped because the queue is full.
+    Dropped,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, client_id: MqttString) -> Session {
+        Session {
+            id,
+            client_id,
+            state: Mutex::new(SessionState::default()),
+            connected: AtomicBool::new(false),
+            wake_pending: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The client identifier the session belongs to.
+    pub fn client_id(&self) -> &MqttString {
+        &self.client_id
+    }
+
+    /// Whether a connection is attached.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Locks the session state. A poisoned lock (a panic elsewhere while holding it) still
+    /// yields the state: it is plain data, left consistent between statements.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session's subscriptions: filter, options and Subscription Identifier.
+    pub fn subscriptions(&self) -> Vec<(TopicFilter, SubscriptionOptions, Option<SubscriptionId>)> {
+        self.lock()
+            .subscriptions
+            .values()
+            .map(|s| (s.filter.clone(), s.options, s.id))
+            .collect()
+    }
+
+    /// Messages waiting in the queue (for tests and metrics).
+    pub fn queued_len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Registers the waker of the attached connection's task.
+    pub(crate) fn set_waker(&self, waker: Option<Waker>) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = waker;
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Release);
+    }
+
+    /// Wakes the attached connection, once per batch of pushes.
+    pub(crate) fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel)
+            && let Some(w) = self
+                .waker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Called by the connection before it drains the queue: later pushes wake it again.
+    pub(crate) fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// Queues a delivery within the configured limits and wakes the connection.
+    pub(crate) fn enqueue(
+        &self,
+        d: Delivery,
+        cfg: &BrokerConfig,
+        now: Instant,
+        stats: &Stats,
+    ) -> Enqueued {
+        let mut st = self.lock();
+        if st.ended {
+            return Enqueued::Skipped;
+        }
+        let online = st.connection.is_some();
+        if !online && d.qos == QoS::AtMostOnce && !cfg.queue_qos0_offline {
+            return Enqueued::Skipped;
+        }
+        // QoS 0 gives way first: it is refused once the queue is half full, so the room left
+        // goes to messages the client was promised.
+        let limit = if d.qos == QoS::AtMostOnce {
+            cfg.max_queued_messages.div_ceil(2)
+        } else {
+            cfg.max_queued_messages
+        };
+        let cost = d.msg.cost_bytes();
+        if st.queue.len() >= limit || st.queue_bytes + cost > cfg.max_queued_bytes {
+            Stats::add(&stats.dropped_queue_full, 1);
+            if online {
+                let since = *st.full_since.get_or_insert(now);
+                let timeout = Duration::from_secs(u64::from(cfg.slow_consumer_timeout_secs));
+                if now.duration_since(since) >= timeout
+                    && let Some(generation) = st.connection
+                {
+                    st.kick = Some((generation, ReasonCode::QUOTA_EXCEEDED));
+                    drop(st);
+                    self.wake();
+                }
+            }
+            return Enqueued::Dropped;
+        }
+        st.full_since = None;
+        st.queue_bytes += cost;
+        st.queue.push_back(d);
+        drop(st);
+        if online {
+            self.wake();
+        }
+        Enqueued::Queued
+    }
+}

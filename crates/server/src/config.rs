@@ -1,0 +1,74 @@
+//! The server's configuration: listeners, connection limits, and the broker's protocol
+//! settings (`halyard_core::BrokerConfig`). The binary reads it from a TOML file; every field
+//! has a default, and unknown keys are refused.
+
+use halyard_core::BrokerConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The listeners (`[[listener]]` tables). Default: 127.0.0.1:1883 only.
+    pub listener: Vec<ListenerConfig>,
+    /// Connection limits (`[limits]`).
+    pub limits: ServerLimits,
+    /// Protocol settings and per-client limits (`[mqtt]`).
+    pub mqtt: BrokerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listener: vec![ListenerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            }],
+            limits: ServerLimits::default(),
+            mqtt: BrokerConfig::default(),
+        }
+    }
+}
+
+/// One listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address and port to listen on, e.g. "127.0.0.1:1883" or "[::1]:1883".
+    pub bind: SocketAddr,
+}
+
+/// Limits on connections.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Most connections open at once; more are closed as they are accepted.
+    pub max_connections: usize,
+    /// Seconds a new connection has to send CONNECT before it is closed.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 100_000,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Checks values that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listener.is_empty() {
+            return Err("at least one [[listener]] is needed".into());
+        }
+        if self.limits.max_connections == 0 {
+            return Err("limits.max_connections must be at least 1".into());
+        }
+        if self.limits.connect_timeout_secs == 0 {
+            return Err("limits.connect_timeout_secs must be at least 1".into());
+        }
+        self.mqtt.validate()
+    }
+}
