@@ -151,6 +151,24 @@ pub enum Packet {
     Auth(Auth),
 }
 
+macro_rules! into_packet {
+    ($($t:ident => $variant:ident),*) => {$(
+        impl From<$t> for Packet {
+            fn from(p: $t) -> Packet {
+                Packet::$variant(p)
+            }
+        }
+    )*};
+}
+into_packet!(ConnAck => ConnAck, Publish => Publish, Subscribe => Subscribe, SubAck => SubAck,
+    Unsubscribe => Unsubscribe, UnsubAck => UnsubAck, Disconnect => Disconnect, Auth => Auth);
+
+impl From<Connect> for Packet {
+    fn from(c: Connect) -> Packet {
+        Packet::Connect(Box::new(c))
+    }
+}
+
 /// Lengths computed before encoding, so nothing is measured twice.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Lengths {
