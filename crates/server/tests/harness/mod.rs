@@ -40,10 +40,12 @@ impl TestBroker {
 
     /// A broker with the default configuration changed by `f`.
     pub fn start_with(f: impl FnOnce(&mut Config)) -> TestBroker {
-        let mut config = Config::default();
-        config.listener = vec![ListenerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        }];
+        let mut config = Config {
+            listener: vec![ListenerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            }],
+            ..Config::default()
+        };
         f(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -1,0 +1,167 @@
+//! `halyard serve` as a user runs it: the real binary, its configuration file, its log line
+//! per listener, and a graceful stop on SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+// A test that fails while the broker runs leaves it to the test harness's process exit.
+#![allow(clippy::zombie_processes)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn halyard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_halyard"))
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "halyard-cli-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("halyard.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    path
+}
+
+/// Starts `halyard serve` with `args` and waits for its "listening on" line.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = halyard()
+        .arg("serve")
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let line = lines.next().expect("halyard exited early").unwrap();
+        if line.contains("listening on") {
+            // Keep draining stderr so the broker never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (child, line);
+        }
+    }
+    panic!("no 'listening on' line");
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "halyard did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bind_flag_logs_the_listener_and_sigterm_stops_gracefully() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let (mut child, line) = serve(&["--bind", &addr]);
+    assert!(line.contains(&format!("listening on {addr}")), "{line}");
+
+    // A 5.0 client is told the server is shutting down (0x8B) before the socket closes.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // CONNECT, 5.0, clean start, keep-alive 60, no properties, client id "c".
+    s.write_all(&[
+        0x10, 0x0E, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 1, b'c',
+    ])
+    .unwrap();
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).unwrap();
+    assert_eq!(&connack[..2], &[0x20, connack[1]]);
+    let mut rest = vec![0u8; usize::from(connack[1]) - 2];
+    s.read_exact(&mut rest).unwrap();
+
+    sigterm(&child);
+    let mut tail = Vec::new();
+    s.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail.first(), Some(&0xE0), "DISCONNECT first: {tail:x?}");
+    assert_eq!(
+        tail.get(2),
+        Some(&0x8B),
+        "reason 0x8B Server shutting down: {tail:x?}"
+    );
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn config_file_listeners_are_used() {
+    let port = free_port();
+    let path = write_config(&format!(
+        "[[listener]]\nbind = \"127.0.0.1:{port}\"\n\n[mqtt]\nreceive_maximum = 10\n"
+    ));
+    let (mut child, line) = serve(&["--config", path.to_str().unwrap()]);
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+fn start_fails(config: &str) -> String {
+    let path = write_config(config);
+    let out = halyard()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "must refuse: {config}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_refused_by_name() {
+    let err = start_fails("[limits]\nmax_conections = 10\n");
+    assert!(err.contains("max_conections"), "{err}");
+    let err = start_fails("[mqtt]\nreceive_maximum = \"many\"\n");
+    assert!(err.contains("receive_maximum"), "{err}");
+    let err = start_fails("[mqtt]\nreceive_maximum = 0\n");
+    assert!(err.contains("mqtt.receive_maximum"), "{err}");
+    let err = start_fails("[[listener]]\nbind = \"nowhere\"\n");
+    assert!(err.contains("bind"), "{err}");
+    let err = start_fails("colour = \"blue\"\n");
+    assert!(err.contains("colour"), "{err}");
+}
+
+#[test]
+fn example_configuration_file_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../halyard.example.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let port = free_port();
+    let text = text.replace("127.0.0.1:1883", &format!("127.0.0.1:{port}"));
+    let path = write_config(&text);
+    let (mut child, line) = serve(&["--config", path.to_str().unwrap()]);
+    assert!(line.contains(&port.to_string()), "{line}");
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
