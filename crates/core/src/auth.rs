@@ -1,7 +1,8 @@
 //! Authentication: the trait the broker asks whether a client may connect.
 //!
-//! Password files, client certificates and enhanced (AUTH) methods plug in here; this crate
-//! ships only [`AllowAll`], the default of a broker that listens on loopback only.
+//! Password files, client certificates and enhanced (AUTH) methods plug in here through
+//! [`AuthHooks`]; this crate ships only [`AllowAll`], the default of a broker that listens on
+//! loopback only, and no enhanced method.
 
 use bytes::Bytes;
 use halyard_codec::{MqttString, ProtocolVersion, ReasonCode};
@@ -41,5 +42,53 @@ pub struct AllowAll;
 impl Authenticator for AllowAll {
     fn authenticate(&self, _: &ConnectInfo<'_>) -> AuthDecision {
         AuthDecision::Allow
+    }
+}
+
+/// One step of an enhanced authentication exchange (section 4.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthStep {
+    /// Authenticated. The data, if any, goes to the client in CONNACK (or in AUTH with
+    /// Success when re-authenticating).
+    Success(Option<Bytes>),
+    /// Another round: the data goes to the client in AUTH with Continue authentication (0x18).
+    Continue(Option<Bytes>),
+    /// Refused with this reason code (e.g. 0x87 Not authorized, 0x86 Bad user name or
+    /// password).
+    Fail(ReasonCode),
+}
+
+/// One enhanced authentication method (for example SCRAM or Kerberos), named by the
+/// Authentication Method a client puts in CONNECT. None is built in yet: a client naming any
+/// method gets CONNACK 0x8C (Bad authentication method).
+pub trait EnhancedAuthenticator: Send + Sync + std::fmt::Debug {
+    /// The Authentication Method this authenticator answers to.
+    fn method(&self) -> &str;
+    /// Starts an exchange for a client (at CONNECT, or when it re-authenticates).
+    fn begin(&self, client_id: &MqttString) -> Box<dyn AuthExchange>;
+}
+
+/// The state of one exchange: fed the client's Authentication Data at CONNECT and at each
+/// AUTH it sends, until it answers Success or Fail. Must not block.
+pub trait AuthExchange: Send + std::fmt::Debug {
+    /// The next step, given the client's Authentication Data.
+    fn step(&mut self, data: Option<&Bytes>) -> AuthStep;
+}
+
+/// How the broker decides who may connect.
+#[derive(Debug)]
+pub struct AuthHooks {
+    /// Checks CONNECT's user name and password (all clients).
+    pub authenticator: Box<dyn Authenticator>,
+    /// Enhanced authentication methods, by name.
+    pub methods: Vec<Box<dyn EnhancedAuthenticator>>,
+}
+
+impl Default for AuthHooks {
+    fn default() -> Self {
+        AuthHooks {
+            authenticator: Box::new(AllowAll),
+            methods: Vec::new(),
+        }
     }
 }

@@ -5,16 +5,14 @@
 //! message takes the trie's read lock and, for each target, that session's lock in turn.
 //! Lock order: registry, then trie or retained tree, then one session.
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
 use crate::message::{Message, SessionId};
 use crate::retained::RetainedTree;
 use crate::session::{Delivery, Enqueued, PendingWill, Session};
 use crate::stats::Stats;
 use crate::trie::{Match, Subscriber, SubscriptionTrie};
-use halyard_codec::{
-    MqttString, QoS, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter,
-};
+use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +54,7 @@ pub(crate) struct Opened {
 pub struct Broker {
     config: BrokerConfig,
     stats: Stats,
-    authenticator: Box<dyn Authenticator>,
+    auth: AuthHooks,
     trie: RwLock<SubscriptionTrie>,
     retained: RwLock<RetainedTree>,
     sessions: Mutex<HashMap<MqttString, Arc<Session>, foldhash::fast::RandomState>>,
@@ -86,14 +84,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Broker {
-    /// A broker with the given settings and authenticator.
-    pub fn new(config: BrokerConfig, authenticator: Box<dyn Authenticator>) -> Arc<Broker> {
+    /// A broker with the given settings and authentication.
+    pub fn new(config: BrokerConfig, auth: AuthHooks) -> Arc<Broker> {
         use std::hash::BuildHasher;
         let id_salt = std::collections::hash_map::RandomState::new().hash_one(0x4841_4c59u32);
         Arc::new(Broker {
             config,
             stats: Stats::default(),
-            authenticator,
+            auth,
             trie: RwLock::default(),
             retained: RwLock::default(),
             sessions: Mutex::default(),
@@ -114,7 +112,16 @@ impl Broker {
     }
 
     pub(crate) fn authenticator(&self) -> &dyn Authenticator {
-        self.authenticator.as_ref()
+        self.auth.authenticator.as_ref()
+    }
+
+    /// The enhanced authentication method called `name`, if the broker has one.
+    pub(crate) fn auth_method(&self, name: &str) -> Option<&dyn EnhancedAuthenticator> {
+        self.auth
+            .methods
+            .iter()
+            .find(|m| m.method() == name)
+            .map(|m| m.as_ref())
     }
 
     /// A number unique for this broker's lifetime (session ids, connection generations).
@@ -175,7 +182,7 @@ impl Broker {
     fn route(&self, msg: &Arc<Message>, now: Instant) -> usize {
         let trie = read(&self.trie);
         let mut direct: Vec<&Subscriber> = Vec::new();
-        let mut shared: Vec<&Subscriber> = Vec::new();
+        let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();
         trie.for_each_match(&msg.topic, |m| match m {
             Match::Direct(s) => {
                 // [MQTT-3.8.3-3] No Local: not back to the publisher's own session.
@@ -185,7 +192,7 @@ impl Broker {
             }
             Match::Shared(g) => {
                 if let Some(s) = g.pick() {
-                    shared.push(s);
+                    shared.push((s, &g.filter));
                 }
             }
         });
@@ -206,32 +213,70 @@ impl Broker {
                 ids.extend(next.id);
                 i += 1;
             }
-            delivered += self.deliver(session, msg, granted, rap, ids, now);
+            let d = Delivery {
+                msg: msg.clone(),
+                qos: msg.qos.min(granted),
+                // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is kept only with Retain As
+                // Published.
+                retain: rap && msg.retain,
+                sub_ids: ids,
+                shared: None,
+            };
+            delivered += self.deliver(session, d, now);
         }
-        for s in shared {
-            let ids = s.id.into_iter().collect();
-            delivered += self.deliver(&s.session, msg, s.options.qos, false, ids, now);
+        for (s, filter) in shared {
+            let d = Delivery {
+                msg: msg.clone(),
+                qos: msg.qos.min(s.options.qos),
+                retain: false,
+                sub_ids: s.id.into_iter().collect(),
+                shared: Some(filter.clone()),
+            };
+            delivered += self.deliver(&s.session, d, now);
         }
         delivered
     }
 
-    fn deliver(
-        &self,
-        session: &Session,
-        msg: &Arc<Message>,
-        granted: QoS,
-        retain_as_published: bool,
-        sub_ids: Vec<SubscriptionId>,
-        now: Instant,
-    ) -> usize {
-        let d = Delivery {
-            msg: msg.clone(),
-            qos: msg.qos.min(granted),
-            // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is kept only with Retain As Published.
-            retain: retain_as_published && msg.retain,
-            sub_ids,
-        };
+    fn deliver(&self, session: &Session, d: Delivery, now: Instant) -> usize {
         usize::from(session.enqueue(d, &self.config, now, &self.stats) == Enqueued::Queued)
+    }
+
+    /// Gives the shared-subscription messages of a departing member to other members of
+    /// their groups; what no other member can take stays with the session.
+    fn redistribute_shared(&self, session: &Arc<Session>, now: Instant) {
+        let taken = session.lock().take_shared_deliveries();
+        if taken.is_empty() {
+            return;
+        }
+        let mut kept = Vec::new();
+        {
+            let trie = read(&self.trie);
+            for d in taken {
+                let other = d
+                    .shared
+                    .as_ref()
+                    .and_then(|f| trie.shared_group(f))
+                    .and_then(|g| g.pick_excluding(Some(session.id())));
+                match other {
+                    Some(member) => {
+                        let d = Delivery {
+                            qos: d.msg.qos.min(member.options.qos),
+                            sub_ids: member.id.into_iter().collect(),
+                            ..d
+                        };
+                        self.deliver(&member.session, d, now);
+                    }
+                    None => kept.push(d),
+                }
+            }
+        }
+        if !kept.is_empty() {
+            let mut st = session.lock();
+            for d in kept.into_iter().rev() {
+                st.queue_bytes += d.msg.cost_bytes();
+                st.queue.push_front(d);
+            }
+        }
     }
 
     /// Adds or replaces a subscription. Returns whether the session already had one to the
@@ -457,10 +502,14 @@ impl Broker {
         publish_will: bool,
         now: Instant,
     ) {
+        if session.lock().connection != Some(generation) {
+            // Taken over: the new connection owns the session and decided about the will.
+            return;
+        }
+        self.redistribute_shared(session, now);
         let (will_now, ends, next_check) = {
             let mut st = session.lock();
             if st.connection != Some(generation) {
-                // Taken over: the new connection owns the session and decided about the will.
                 return;
             }
             st.connection = None;

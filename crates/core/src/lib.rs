@@ -23,7 +23,10 @@ mod session;
 mod stats;
 mod trie;
 
-pub use auth::{AllowAll, AuthDecision, Authenticator, ConnectInfo};
+pub use auth::{
+    AllowAll, AuthDecision, AuthExchange, AuthHooks, AuthStep, Authenticator, ConnectInfo,
+    EnhancedAuthenticator,
+};
 pub use broker::Broker;
 pub use config::BrokerConfig;
 pub use connection::{Close, CloseReason, Connection};

@@ -29,6 +29,9 @@ pub(crate) struct Delivery {
     pub(crate) retain: bool,
     /// Subscription Identifiers of the matching subscriptions (MQTT 5).
     pub(crate) sub_ids: Vec<SubscriptionId>,
+    /// The shared subscription (`$share/...`) this delivery came through, if any: such a
+    /// message can go to another member if this one leaves before acknowledging it.
+    pub(crate) shared: Option<TopicFilter>,
 }
 
 /// Where an outbound QoS 1/2 message is in its flow.
@@ -106,6 +109,34 @@ impl SessionState {
         let d = self.queue.pop_front()?;
         self.queue_bytes = self.queue_bytes.saturating_sub(d.msg.cost_bytes());
         Some(d)
+    }
+
+    /// Takes out the deliveries another member of their shared subscription may take over
+    /// (section 4.8.2): those not yet sent, and QoS 1 ones sent but not acknowledged. QoS 2
+    /// messages already sent stay: they must be completed with this client
+    /// [MQTT-4.8.2-4] [MQTT-4.8.2-5].
+    pub(crate) fn take_shared_deliveries(&mut self) -> Vec<Delivery> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.inflight.len());
+        for entry in self.inflight.drain(..) {
+            if entry.delivery.shared.is_some() && entry.delivery.qos == QoS::AtLeastOnce {
+                taken.push(entry.delivery);
+            } else {
+                kept.push_back(entry);
+            }
+        }
+        self.inflight = kept;
+        let mut queue = VecDeque::with_capacity(self.queue.len());
+        for d in self.queue.drain(..) {
+            if d.shared.is_some() {
+                self.queue_bytes = self.queue_bytes.saturating_sub(d.msg.cost_bytes());
+                taken.push(d);
+            } else {
+                queue.push_back(d);
+            }
+        }
+        self.queue = queue;
+        taken
     }
 
     /// Drops everything queued or in flight (a clean start, or the end of the session).

@@ -24,27 +24,46 @@ pub(crate) struct Subscriber {
 }
 
 /// The members of one shared subscription (`$share/{group}/{filter}`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SharedGroup {
+    /// The full filter, `$share/{group}/{filter}`.
+    pub(crate) filter: TopicFilter,
     pub(crate) members: Vec<Subscriber>,
     /// Round-robin cursor; advanced under the trie's read lock, hence atomic.
     next: AtomicUsize,
 }
 
 impl SharedGroup {
+    fn new(filter: TopicFilter) -> SharedGroup {
+        SharedGroup {
+            filter,
+            members: Vec::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
     /// The member whose turn it is, preferring members that are connected.
     pub(crate) fn pick(&self) -> Option<&Subscriber> {
+        self.pick_excluding(None)
+    }
+
+    /// The member whose turn it is, other than `exclude`, preferring connected members.
+    pub(crate) fn pick_excluding(&self, exclude: Option<SessionId>) -> Option<&Subscriber> {
         let n = self.members.len();
-        if n == 0 {
-            return None;
-        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let online = (0..n).map(|i| (start + i) % n).find(|&i| {
+        let eligible = |i: &usize| {
+            self.members
+                .get(*i)
+                .is_some_and(|m| Some(m.session.id()) != exclude)
+        };
+        let mut order = (0..n).map(|i| (start + i) % n);
+        let online = order.clone().filter(eligible).find(|&i| {
             self.members
                 .get(i)
                 .is_some_and(|m| m.session.is_connected())
         });
-        self.members.get(online.unwrap_or(start % n))
+        let any = order.find(eligible);
+        online.or(any).and_then(|i| self.members.get(i))
     }
 }
 
@@ -101,7 +120,10 @@ impl SubscriptionTrie {
         let replaced = match shared {
             None => node.subscribers.insert(sid, sub).is_some(),
             Some(s) => {
-                let group = node.shared.entry(s.group.into()).or_default();
+                let group = node
+                    .shared
+                    .entry(s.group.into())
+                    .or_insert_with(|| SharedGroup::new(filter.clone()));
                 match group.members.iter_mut().find(|m| m.session.id() == sid) {
                     Some(existing) => {
                         *existing = sub;
@@ -129,6 +151,20 @@ impl SubscriptionTrie {
             self.count -= 1;
         }
         removed
+    }
+
+    /// The shared group of a `$share/{group}/{filter}` filter, if it has members.
+    pub(crate) fn shared_group(&self, filter: &TopicFilter) -> Option<&SharedGroup> {
+        let group = filter.shared()?.group;
+        let mut node = &self.root;
+        for level in filter.match_filter().split('/') {
+            node = match level {
+                "+" => node.plus.as_deref()?,
+                "#" => node.hash.as_deref()?,
+                l => node.children.get(l)?,
+            };
+        }
+        node.shared.get(group)
     }
 
     /// Number of subscriptions stored.

@@ -133,7 +133,7 @@ async fn drive(
             }
             _ = sleep_until(deadline) => {
                 if !conn.is_active() {
-                    // [MQTT-3.1.4-?] No CONNECT in time: close without a word.
+                    // No CONNECT within limits.connect_timeout_secs: close without a word (section 3.1.4).
                     return Close { reason: CloseReason::ConnectionLost };
                 }
                 if let Err(close) = conn.handle_timeout(Instant::now()) {

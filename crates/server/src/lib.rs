@@ -13,7 +13,7 @@ mod listener;
 
 pub use config::{Config, ListenerConfig, ServerLimits};
 
-use halyard_core::{AllowAll, Broker};
+use halyard_core::{AuthHooks, Broker};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,12 +32,18 @@ pub struct RunningServer {
 /// How often delayed wills and session expiries are checked.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Binds every listener and starts serving. Fails if a listener cannot bind.
+/// Binds every listener and starts serving, with anonymous access. Fails if a listener
+/// cannot bind.
 pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+    start_with_auth(config, AuthHooks::default()).await
+}
+
+/// Like [`start`], with the given authentication hooks.
+pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result<RunningServer> {
     config
         .validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let broker = Broker::new(config.mqtt.clone(), Box::new(AllowAll));
+    let broker = Broker::new(config.mqtt.clone(), auth);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
     let mut tasks = JoinSet::new();

@@ -5,8 +5,9 @@ use super::{Close, CloseReason, Connection, Peer, Phase};
 use crate::auth::{AuthDecision, ConnectInfo};
 use crate::message::Message;
 use crate::session::{PendingWill, Stage};
+use bytes::Bytes;
 use halyard_codec::{
-    Ack, ConnAck, ConnAckProperties, Connect, Packet, ProtocolVersion, ReasonCode, Will,
+    Ack, ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion, ReasonCode, Will,
 };
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Instant;
@@ -47,10 +48,6 @@ impl Connection {
             c.client_id.clone()
         };
 
-        // No enhanced authentication method is built in [MQTT-4.12.0-1].
-        if c.properties.authentication_method.is_some() {
-            return Err(self.refuse(ReasonCode::BAD_AUTHENTICATION_METHOD));
-        }
         let info = ConnectInfo {
             client_id: &client_id,
             username: c.username.as_ref(),
@@ -68,6 +65,25 @@ impl Connection {
                 return Err(self.refuse(ReasonCode::NOT_AUTHORIZED));
             }
         }
+        if c.properties.authentication_method.is_some() {
+            return self.begin_enhanced_auth(now, c, client_id, assigned);
+        }
+        self.complete_connect(now, c, client_id, assigned, None)
+    }
+
+    /// Accepts the connection: opens or resumes the session, sends CONNACK (with the last
+    /// Authentication Data of an enhanced exchange, if any) and resends what the session
+    /// still owes the client.
+    pub(super) fn complete_connect(
+        &mut self,
+        now: Instant,
+        c: Connect,
+        client_id: MqttString,
+        assigned: Option<MqttString>,
+        auth: Option<(MqttString, Option<Bytes>)>,
+    ) -> Result<(), Close> {
+        let cfg = self.broker.config().clone();
+        let v = c.protocol;
 
         // Keep-alive, possibly replaced by Server Keep Alive [MQTT-3.2.2-21].
         let keep_alive_secs = match cfg.max_keep_alive_secs {
@@ -132,6 +148,11 @@ impl Connection {
             if keep_alive_secs != c.keep_alive_secs {
                 p.server_keep_alive = Some(keep_alive_secs);
             }
+            if let Some((method, data)) = auth {
+                p.authentication_method = Some(method.clone());
+                p.authentication_data = data;
+                self.auth_method = Some(method);
+            }
         }
         self.send(&Packet::ConnAck(ack));
         if opened.present {
@@ -141,7 +162,7 @@ impl Connection {
     }
 
     /// Refuses CONNECT with `rc` and ends the connection [MQTT-3.2.2-7].
-    fn refuse(&mut self, rc: ReasonCode) -> Close {
+    pub(super) fn refuse(&mut self, rc: ReasonCode) -> Close {
         self.send_connack_refusal(rc);
         self.phase = super::Phase::Closed;
         Close {

@@ -8,6 +8,7 @@
 //! [`Close`] after the connection has queued its last packet (CONNACK or DISCONNECT) and
 //! settled its will and session; the shell then flushes and closes the socket.
 
+mod auth;
 mod connect;
 mod deliver;
 mod publish;
@@ -82,6 +83,8 @@ pub struct Close {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     AwaitConnect,
+    /// CONNECT named an Authentication Method; AUTH packets go back and forth.
+    Authenticating,
     Active,
     Closed,
 }
@@ -119,6 +122,10 @@ pub struct Connection {
     aliases_in: HashMap<u16, TopicName>,
     /// Outbound topic aliases (topic -> alias).
     aliases_out: HashMap<TopicName, u16>,
+    /// The enhanced authentication under way (at CONNECT or re-authenticating).
+    auth: Option<Box<auth::PendingAuth>>,
+    /// The Authentication Method the client connected with, if any.
+    auth_method: Option<MqttString>,
 }
 
 /// Stop encoding deliveries into the transmit buffer past this many bytes, until the shell
@@ -139,6 +146,8 @@ impl Connection {
             tx: BytesMut::new(),
             aliases_in: HashMap::new(),
             aliases_out: HashMap::new(),
+            auth: None,
+            auth_method: None,
         }
     }
 
@@ -219,6 +228,7 @@ impl Connection {
                     format!("{} before CONNECT [MQTT-3.1.0-1]", other.packet_type()),
                 )),
             },
+            Phase::Authenticating => self.handle_authenticating(now, packet),
             Phase::Active => self.handle_active(now, packet),
         }
     }
@@ -242,11 +252,7 @@ impl Connection {
                 ReasonCode::PROTOCOL_ERROR,
                 "second CONNECT [MQTT-3.1.0-2]".into(),
             )),
-            Packet::Auth(_) => Err(self.violation(
-                now,
-                ReasonCode::PROTOCOL_ERROR,
-                "AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]".into(),
-            )),
+            Packet::Auth(a) => self.handle_reauth(now, a),
             other => Err(self.violation(
                 now,
                 ReasonCode::PROTOCOL_ERROR,
@@ -287,7 +293,7 @@ impl Connection {
     /// CONNECT was accepted, DISCONNECT after, on 5.0) and the connection ends.
     pub fn handle_decode_error(&mut self, now: Instant, err: &DecodeError) -> Close {
         let rc = err.reason_code();
-        if self.phase == Phase::AwaitConnect {
+        if matches!(self.phase, Phase::AwaitConnect | Phase::Authenticating) {
             if let DecodeError::UnsupportedProtocolVersion(_) = err {
                 // [MQTT-3.1.2-2] Answer an unsupported level with 0x01 / 0x84, then close.
                 self.send_connack_refusal(rc);

@@ -39,7 +39,7 @@ impl Connection {
                 RetainHandling::SendIfNew => !existed,
                 RetainHandling::DoNotSend => false,
             };
-            // Retained messages are not sent to shared subscriptions [MQTT-4.8.2-?].
+            // Retained messages are not sent to shared subscriptions (section 4.8.2).
             if send_retained && filter.shared().is_none() {
                 retained.push((filter.clone(), *options));
             }
@@ -99,6 +99,7 @@ impl Connection {
                 qos,
                 retain: true,
                 sub_ids: id.into_iter().collect(),
+                shared: None,
             });
         }
     }

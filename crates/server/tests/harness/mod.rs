@@ -40,6 +40,14 @@ impl TestBroker {
 
     /// A broker with the default configuration changed by `f`.
     pub fn start_with(f: impl FnOnce(&mut Config)) -> TestBroker {
+        TestBroker::start_with_auth(f, halyard_core::AuthHooks::default())
+    }
+
+    /// A broker with the configuration changed by `f` and the given authentication hooks.
+    pub fn start_with_auth(
+        f: impl FnOnce(&mut Config),
+        auth: halyard_core::AuthHooks,
+    ) -> TestBroker {
         let mut config = Config {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -53,7 +61,7 @@ impl TestBroker {
             .build()
             .expect("runtime");
         let server = runtime
-            .block_on(halyard_server::start(config))
+            .block_on(halyard_server::start_with_auth(config, auth))
             .expect("broker starts");
         let addr = server.local_addrs()[0];
         TestBroker {
