@@ -217,9 +217,16 @@ impl Session {
         self.lock().queue.len()
     }
 
-    /// Registers the waker of the attached connection's task.
+    /// Registers the waker of the attached connection's task. Messages queued before it was
+    /// registered found no one to wake; wake now so they are not left waiting.
     pub(crate) fn set_waker(&self, waker: Option<Waker>) {
-        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = waker;
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = waker;
+        if let Some(w) = slot.as_ref()
+            && self.wake_pending.load(Ordering::Acquire)
+        {
+            w.wake_by_ref();
+        }
     }
 
     pub(crate) fn set_connected(&self, connected: bool) {

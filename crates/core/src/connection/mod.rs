@@ -318,8 +318,10 @@ impl Connection {
     }
 
     /// Closes for a protocol violation: DISCONNECT with `rc` on 5.0, then the will.
+    /// The Reason String says what the client did, unless it asked for no problem
+    /// information (which allows it on DISCONNECT, [MQTT-3.1.2-29], but it asked).
     fn violation(&mut self, now: Instant, rc: ReasonCode, what: String) -> Close {
-        self.send_disconnect(rc, None);
+        self.send_disconnect(rc, Some(&what));
         self.finish(now, true, CloseReason::ProtocolViolation(rc, what))
     }
 
@@ -377,7 +379,15 @@ impl Connection {
         if peer.problem_information {
             d.properties.reason_string = reason.and_then(|r| MqttString::new(r).ok());
         }
-        self.send(&Packet::Disconnect(d));
+        let mut packet = Packet::Disconnect(d);
+        if !self.send(&packet) {
+            // Too large for the client with the Reason String: send it without
+            // [MQTT-3.14.2-3].
+            if let Packet::Disconnect(d) = &mut packet {
+                d.properties.reason_string = None;
+            }
+            self.send(&packet);
+        }
     }
 
     /// Encodes a packet into the transmit buffer, unless it is larger than the client
