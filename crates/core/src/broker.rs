@@ -341,8 +341,14 @@ impl Broker {
         let opened = {
             let mut registry = lock(&self.sessions);
             let existing = registry.get(client_id).cloned();
+            // A session whose expiry is 0 ends with the connection being taken over, so it
+            // cannot be resumed [MQTT-3.1.2-6] [MQTT-4.1.0-2].
+            let resumable = existing.as_ref().is_some_and(|s| {
+                let st = s.lock();
+                !(st.connection.is_some() && st.expiry_secs == 0)
+            });
             match existing {
-                Some(session) if !clean_start => {
+                Some(session) if !clean_start && resumable => {
                     let mut st = session.lock();
                     if let Some(old) = st.connection {
                         st.kick = Some((old, ReasonCode::SESSION_TAKEN_OVER));
