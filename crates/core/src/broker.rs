@@ -9,7 +9,7 @@ use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
 use crate::message::{Message, SessionId};
 use crate::retained::RetainedTree;
-use crate::session::{Delivery, Enqueued, PendingWill, Session};
+use crate::session::{Delivery, PendingWill, Session};
 use crate::stats::Stats;
 use crate::trie::{Match, Subscriber, SubscriptionTrie};
 use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter};
@@ -160,7 +160,8 @@ impl Broker {
     }
 
     /// Publishes a message: updates the retained store if it is retained, then routes it to
-    /// every matching subscription. Returns how many sessions it was queued for.
+    /// every matching subscription. Returns how many subscriptions matched (whether or not
+    /// every one could take it).
     pub fn publish(&self, mut msg: Message, now: Instant) -> usize {
         if msg.expires_at.is_none()
             && let Some(secs) = msg.properties.message_expiry_interval
@@ -237,8 +238,10 @@ impl Broker {
         delivered
     }
 
+    /// Queues a delivery; counts one matching subscriber whatever its queue did with it.
     fn deliver(&self, session: &Session, d: Delivery, now: Instant) -> usize {
-        usize::from(session.enqueue(d, &self.config, now, &self.stats) == Enqueued::Queued)
+        session.enqueue(d, &self.config, now, &self.stats);
+        1
     }
 
     /// Gives the shared-subscription messages of a departing member to other members of

@@ -91,8 +91,19 @@ async fn drive(
         if rx.is_empty() {
             rx = BytesMut::new();
         }
-        if try_write(stream, conn).is_err() {
-            return conn.handle_connection_lost(Instant::now());
+        // Write, and refill from the session queue, until the socket is full or nothing is
+        // left to send.
+        loop {
+            if try_write(stream, conn).is_err() {
+                return conn.handle_connection_lost(Instant::now());
+            }
+            if !conn.wants_refill() {
+                break;
+            }
+            if let Err(close) = conn.poll_deliveries(Instant::now()) {
+                return close;
+            }
+            tokio::task::consume_budget().await;
         }
         conn.shrink_tx();
 

@@ -1,7 +1,12 @@
 //! Enhanced authentication (MQTT 5 section 4.12) through the `EnhancedAuthenticator` trait,
 //! with a toy challenge-response method registered by the test: the AUTH exchange at
 //! CONNECT, failure, an unknown method, and re-authentication.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod harness;
 
@@ -86,12 +91,19 @@ fn authenticated(b: &TestBroker) -> Peer {
     p.send(connect_with("TOY", b"hello"));
     // [MQTT-4.12.0-2] The server asks for more with AUTH 0x18.
     expect_auth(&mut p, ReasonCode::CONTINUE_AUTHENTICATION, b"challenge");
-    p.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, "TOY", b"response"));
+    p.send(auth(
+        ReasonCode::CONTINUE_AUTHENTICATION,
+        "TOY",
+        b"response",
+    ));
     let ack = p.recv_connack();
     assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
     // [MQTT-4.12.0-5] The successful CONNACK names the method too.
     assert_eq!(ack.properties.authentication_method.as_deref(), Some("TOY"));
-    assert_eq!(ack.properties.authentication_data.as_deref(), Some(&b"welcome"[..]));
+    assert_eq!(
+        ack.properties.authentication_data.as_deref(),
+        Some(&b"welcome"[..])
+    );
     p
 }
 
@@ -145,7 +157,11 @@ fn reauthentication_mqtt_4_12_1_1() {
     let mut p = authenticated(&b);
     p.send(auth(ReasonCode::RE_AUTHENTICATE, "TOY", b"hello"));
     expect_auth(&mut p, ReasonCode::CONTINUE_AUTHENTICATION, b"challenge");
-    p.send(auth(ReasonCode::CONTINUE_AUTHENTICATION, "TOY", b"response"));
+    p.send(auth(
+        ReasonCode::CONTINUE_AUTHENTICATION,
+        "TOY",
+        b"response",
+    ));
     expect_auth(&mut p, ReasonCode::SUCCESS, b"welcome");
     // A failed re-authentication closes the connection [MQTT-4.12.1-2].
     p.send(auth(ReasonCode::RE_AUTHENTICATE, "TOY", b"bad"));

@@ -194,15 +194,14 @@ impl Connection {
         };
         let entries: Vec<_> = session.lock().inflight.iter().cloned().collect();
         for entry in entries {
-            let packet = match entry.stage {
-                Stage::Released => Packet::PubRel(Ack::new(entry.packet_id)),
-                Stage::Published => {
-                    let mut p = self.build_publish(&entry.delivery, Some(entry.packet_id), now);
-                    p.dup = true;
-                    Packet::Publish(p)
+            match entry.stage {
+                Stage::Released => {
+                    self.send(&Packet::PubRel(Ack::new(entry.packet_id)));
                 }
-            };
-            self.send(&packet);
+                Stage::Published => {
+                    self.send_publish(&entry.delivery, Some(entry.packet_id), true, now);
+                }
+            }
         }
     }
 }

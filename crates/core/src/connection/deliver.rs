@@ -23,7 +23,13 @@ impl Connection {
         session.clear_wake();
         let mut sent = 0u64;
         let mut st = session.lock();
-        while self.tx.len() < TX_HIGH_WATER {
+        self.tx_full = false;
+        loop {
+            if self.tx.len() >= TX_HIGH_WATER {
+                // Resumed through `wants_refill` once the shell has written some of it.
+                self.tx_full = !st.queue.is_empty();
+                break;
+            }
             let Some(front) = st.queue.front() else {
                 break;
             };
@@ -42,8 +48,7 @@ impl Connection {
             } else {
                 st.allocate_packet_id()
             };
-            let publish = self.build_publish(&d, packet_id, now);
-            if !self.send(&Packet::Publish(publish)) {
+            if !self.send_publish(&d, packet_id, false, now) {
                 // Larger than the client accepts: it is dropped as if delivered
                 // [MQTT-3.1.2-25].
                 Stats::add(&stats.dropped_too_large, 1);
@@ -63,13 +68,41 @@ impl Connection {
         Ok(())
     }
 
-    /// The PUBLISH for a delivery, as this client is to receive it.
-    pub(super) fn build_publish(
+    /// Whether deliveries stopped because the transmit buffer was full and it now has room
+    /// again: the shell then calls [`Connection::poll_deliveries`] after writing (nothing
+    /// else would wake the connection for messages already queued).
+    pub fn wants_refill(&self) -> bool {
+        self.tx_full && self.tx.len() < TX_HIGH_WATER
+    }
+
+    /// Sends a delivery as this client is to receive it; returns false (and changes nothing)
+    /// if it is larger than the client accepts.
+    pub(super) fn send_publish(
         &mut self,
         d: &Delivery,
         packet_id: Option<PacketId>,
+        dup: bool,
         now: Instant,
-    ) -> Publish {
+    ) -> bool {
+        let (publish, new_alias) = self.build_publish(d, packet_id, dup, now);
+        if !self.send(&Packet::Publish(publish)) {
+            return false;
+        }
+        // Only a topic alias the client has actually received may be used alone later.
+        if let Some(alias) = new_alias {
+            self.aliases_out.insert(d.msg.topic.clone(), alias);
+        }
+        true
+    }
+
+    /// The PUBLISH for a delivery, and the new topic alias it establishes, if any.
+    fn build_publish(
+        &self,
+        d: &Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        now: Instant,
+    ) -> (Publish, Option<u16>) {
         let v5 = self.peer.as_ref().is_some_and(|p| p.version.is_v5());
         let mut properties = if v5 {
             d.msg.properties.clone()
@@ -77,6 +110,7 @@ impl Connection {
             Default::default()
         };
         let mut topic = d.msg.topic.clone();
+        let mut new_alias = None;
         if v5 {
             // [MQTT-3.3.2-6] The expiry sent is what is left of it.
             properties.message_expiry_interval = d.msg.remaining_expiry_secs(now);
@@ -85,23 +119,26 @@ impl Connection {
                 properties.topic_alias = std::num::NonZeroU16::new(alias);
                 if known {
                     topic = TopicName::empty_for_alias();
+                } else {
+                    new_alias = Some(alias);
                 }
             }
         }
-        Publish {
-            dup: false,
+        let publish = Publish {
+            dup,
             qos: d.qos,
             retain: d.retain,
             topic,
             packet_id,
             properties,
             payload: d.msg.payload.clone(),
-        }
+        };
+        (publish, new_alias)
     }
 
-    /// The outbound alias for `topic` and whether the client already knows it; assigns a new
-    /// one while the client's Topic Alias Maximum allows.
-    fn alias_for(&mut self, topic: &TopicName) -> Option<(u16, bool)> {
+    /// The outbound alias for `topic` and whether the client already knows it; a new one
+    /// while the client's Topic Alias Maximum allows.
+    fn alias_for(&self, topic: &TopicName) -> Option<(u16, bool)> {
         let max = self.peer.as_ref()?.alias_max_out;
         if max == 0 {
             return None;
@@ -113,7 +150,6 @@ impl Connection {
         if next > max {
             return None;
         }
-        self.aliases_out.insert(topic.clone(), next);
         Some((next, false))
     }
 

@@ -126,6 +126,8 @@ pub struct Connection {
     auth: Option<Box<auth::PendingAuth>>,
     /// The Authentication Method the client connected with, if any.
     auth_method: Option<MqttString>,
+    /// Deliveries stopped because the transmit buffer was full.
+    tx_full: bool,
 }
 
 /// Stop encoding deliveries into the transmit buffer past this many bytes, until the shell
@@ -148,6 +150,7 @@ impl Connection {
             aliases_out: HashMap::new(),
             auth: None,
             auth_method: None,
+            tx_full: false,
         }
     }
 

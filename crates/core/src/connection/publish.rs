@@ -26,7 +26,7 @@ impl Connection {
             return Err(self.violation(
                 now,
                 ReasonCode::RETAIN_NOT_SUPPORTED,
-                "RETAIN set while Retain Available is 0 [MQTT-3.3.1-12]".into(),
+                "RETAIN set while Retain Available is 0 (section 3.3.1.3)".into(),
             ));
         }
         if let Some(alias) = p.properties.topic_alias.take() {
@@ -90,7 +90,7 @@ impl Connection {
                         return Err(self.violation(
                             now,
                             ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
-                            "more unacknowledged QoS 2 PUBLISH than Receive Maximum [MQTT-3.3.4-7]"
+                            "more unacknowledged QoS 2 PUBLISH than Receive Maximum (section 3.3.4)"
                                 .into(),
                         ));
                     }
