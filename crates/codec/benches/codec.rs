@@ -3,9 +3,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Bytes, BytesMut};
-use criterion::{
-    BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use halyard_codec::{
     DecodeOptions, MqttString, Packet, PacketId, PayloadFormat, ProtocolVersion, Publish,
     PublishProperties, QoS, Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter,
