@@ -132,8 +132,14 @@ impl Broker {
     /// A client identifier for a client that sent none: unique, and unlikely to repeat
     /// across restarts.
     pub(crate) fn assign_client_id(&self) -> MqttString {
-        let n = self.next_id() ^ self.id_salt;
-        MqttString::try_from(format!("halyard-{n:016x}")).unwrap_or_default()
+        loop {
+            let n = self.next_id() ^ self.id_salt;
+            let id = MqttString::try_from(format!("halyard-{n:016x}")).unwrap_or_default();
+            // Unique among the sessions that exist [MQTT-3.2.2-16].
+            if !lock(&self.sessions).contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Number of sessions in the registry.
@@ -245,39 +251,25 @@ impl Broker {
     }
 
     /// Gives the shared-subscription messages of a departing member to other members of
-    /// their groups; what no other member can take stays with the session.
+    /// their groups; what no other member can take stays with the session as it was.
     fn redistribute_shared(&self, session: &Arc<Session>, now: Instant) {
-        let taken = session.lock().take_shared_deliveries();
-        if taken.is_empty() {
-            return;
-        }
-        let mut kept = Vec::new();
-        {
-            let trie = read(&self.trie);
-            for d in taken {
-                let other = d
-                    .shared
-                    .as_ref()
-                    .and_then(|f| trie.shared_group(f))
-                    .and_then(|g| g.pick_excluding(Some(session.id())));
-                match other {
-                    Some(member) => {
-                        let d = Delivery {
-                            qos: d.msg.qos.min(member.options.qos),
-                            sub_ids: member.id.into_iter().collect(),
-                            ..d
-                        };
-                        self.deliver(&member.session, d, now);
-                    }
-                    None => kept.push(d),
-                }
-            }
-        }
-        if !kept.is_empty() {
-            let mut st = session.lock();
-            for d in kept.into_iter().rev() {
-                st.queue_bytes += d.msg.cost_bytes();
-                st.queue.push_front(d);
+        let trie = read(&self.trie);
+        let other = |f: &TopicFilter| {
+            trie.shared_group(f)
+                .and_then(|g| g.pick_excluding(Some(session.id())))
+        };
+        let taken = session
+            .lock()
+            .take_shared_deliveries(|f| other(f).is_some());
+        for d in taken {
+            // Membership cannot change while the trie's read lock is held.
+            if let Some(member) = d.shared.as_ref().and_then(other) {
+                let d = Delivery {
+                    qos: d.msg.qos.min(member.options.qos),
+                    sub_ids: member.id.into_iter().collect(),
+                    ..d
+                };
+                self.deliver(&member.session, d, now);
             }
         }
     }

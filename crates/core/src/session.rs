@@ -49,6 +49,8 @@ pub(crate) struct Inflight {
     pub(crate) packet_id: PacketId,
     pub(crate) delivery: Delivery,
     pub(crate) stage: Stage,
+    /// Sent on an earlier connection and not yet sent again on this one.
+    pub(crate) resend: bool,
 }
 
 /// A subscription as the session remembers it.
@@ -112,14 +114,18 @@ impl SessionState {
     }
 
     /// Takes out the deliveries another member of their shared subscription may take over
-    /// (section 4.8.2): those not yet sent, and QoS 1 ones sent but not acknowledged. QoS 2
-    /// messages already sent stay: they must be completed with this client
-    /// [MQTT-4.8.2-4] [MQTT-4.8.2-5].
-    pub(crate) fn take_shared_deliveries(&mut self) -> Vec<Delivery> {
+    /// (section 4.8.2), for which `has_taker` says another member exists: those not yet
+    /// sent, and QoS 1 ones sent but not acknowledged. QoS 2 messages already sent stay: they
+    /// must be completed with this client [MQTT-4.8.2-4] [MQTT-4.8.2-5].
+    pub(crate) fn take_shared_deliveries(
+        &mut self,
+        has_taker: impl Fn(&TopicFilter) -> bool,
+    ) -> Vec<Delivery> {
+        let takeable = |d: &Delivery| d.shared.as_ref().is_some_and(&has_taker);
         let mut taken = Vec::new();
         let mut kept = VecDeque::with_capacity(self.inflight.len());
         for entry in self.inflight.drain(..) {
-            if entry.delivery.shared.is_some() && entry.delivery.qos == QoS::AtLeastOnce {
+            if takeable(&entry.delivery) && entry.delivery.qos == QoS::AtLeastOnce {
                 taken.push(entry.delivery);
             } else {
                 kept.push_back(entry);
@@ -128,7 +134,7 @@ impl SessionState {
         self.inflight = kept;
         let mut queue = VecDeque::with_capacity(self.queue.len());
         for d in self.queue.drain(..) {
-            if d.shared.is_some() {
+            if takeable(&d) {
                 self.queue_bytes = self.queue_bytes.saturating_sub(d.msg.cost_bytes());
                 taken.push(d);
             } else {

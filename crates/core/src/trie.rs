@@ -331,6 +331,10 @@ mod tests {
             if hash {
                 s.push_str("/#");
             }
+            if s.is_empty() {
+                // An empty filter is invalid [MQTT-4.7.3-1].
+                s.push('+');
+            }
             s
         })
     }

@@ -10,7 +10,7 @@
 #![allow(clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,15 @@ fn halyard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_halyard"))
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A number for naming temporary files.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 fn write_config(text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "halyard-cli-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    let dir = std::env::temp_dir().join(format!("halyard-cli-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("halyard.toml");
     std::fs::File::create(&path)
@@ -42,7 +36,8 @@ fn write_config(text: &str) -> std::path::PathBuf {
     path
 }
 
-/// Starts `halyard serve` with `args` and waits for its "listening on" line.
+/// Starts `halyard serve` with `args` and waits for its "listening on" line; returns the
+/// child and the address it logged (listeners bind port 0, so no two tests race for one).
 fn serve(args: &[&str]) -> (Child, String) {
     let mut child = halyard()
         .arg("serve")
@@ -55,10 +50,11 @@ fn serve(args: &[&str]) -> (Child, String) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let line = lines.next().expect("halyard exited early").unwrap();
-        if line.contains("listening on") {
+        if let Some(at) = line.find("listening on ") {
+            let addr = line[at + "listening on ".len()..].trim().to_string();
             // Keep draining stderr so the broker never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            return (child, line);
+            return (child, addr);
         }
     }
     panic!("no 'listening on' line");
@@ -85,10 +81,8 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn bind_flag_logs_the_listener_and_sigterm_stops_gracefully() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let (mut child, line) = serve(&["--bind", &addr]);
-    assert!(line.contains(&format!("listening on {addr}")), "{line}");
+    let (mut child, addr) = serve(&["--bind", "127.0.0.1:0"]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
 
     // A 5.0 client is told the server is shutting down (0x8B) before the socket closes.
     let mut s = TcpStream::connect(&addr).unwrap();
@@ -118,13 +112,12 @@ fn bind_flag_logs_the_listener_and_sigterm_stops_gracefully() {
 
 #[test]
 fn config_file_listeners_are_used() {
-    let port = free_port();
-    let path = write_config(&format!(
-        "[[listener]]\nbind = \"127.0.0.1:{port}\"\n\n[mqtt]\nreceive_maximum = 10\n"
-    ));
-    let (mut child, line) = serve(&["--config", path.to_str().unwrap()]);
-    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
-    TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let path = write_config(
+        "[[listener]]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nbind = \"[::1]:0\"\n\n[mqtt]\nreceive_maximum = 10\n",
+    );
+    let (mut child, addr) = serve(&["--config", path.to_str().unwrap()]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    TcpStream::connect(&addr).unwrap();
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }
@@ -157,11 +150,10 @@ fn unknown_keys_and_bad_values_are_refused_by_name() {
 fn example_configuration_file_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../halyard.example.toml");
     let text = std::fs::read_to_string(example).unwrap();
-    let port = free_port();
-    let text = text.replace("127.0.0.1:1883", &format!("127.0.0.1:{port}"));
+    let text = text.replace("127.0.0.1:1883", "127.0.0.1:0");
     let path = write_config(&text);
-    let (mut child, line) = serve(&["--config", path.to_str().unwrap()]);
-    assert!(line.contains(&port.to_string()), "{line}");
+    let (mut child, addr) = serve(&["--config", path.to_str().unwrap()]);
+    TcpStream::connect(&addr).unwrap();
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }

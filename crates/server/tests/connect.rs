@@ -527,3 +527,34 @@ fn graceful_shutdown_sends_v5_clients_disconnect_0x8b() {
         assert_last_words(*v, &got, ReasonCode::SERVER_SHUTTING_DOWN);
     }
 }
+
+#[test]
+fn v5_second_connect_with_a_bad_level_is_a_protocol_error_not_0x84_mqtt_3_14_2_1() {
+    // 0x84 is a CONNACK code; on DISCONNECT the broker reports a protocol error.
+    let broker = TestBroker::start();
+    let mut p = broker.client(V5, "twice");
+    let mut c = connect(V5, "twice");
+    c.protocol = V5;
+    let mut bytes = bytes::BytesMut::new();
+    halyard_codec::Packet::from(c)
+        .encode(V5, &mut bytes)
+        .unwrap();
+    // Protocol level byte (after 0x10, length, 00 04 "MQTT") set to 6.
+    bytes[8] = 6;
+    p.send_raw(&bytes);
+    p.expect_disconnect(ReasonCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn v5_connack_larger_than_the_clients_maximum_packet_size_is_trimmed_mqtt_3_2_0_1() {
+    let broker = TestBroker::start();
+    let mut p = broker.peer(V5);
+    let mut c = connect(V5, "tiny");
+    c.properties.maximum_packet_size = std::num::NonZeroU32::new(20);
+    p.send(c);
+    // The client still gets its CONNACK, without the properties that only repeat defaults.
+    let ack = p.recv_connack();
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    assert_eq!(ack.properties.retain_available, None);
+    assert_eq!(ack.properties.receive_maximum.map(|r| r.get()), Some(64));
+}

@@ -169,7 +169,7 @@ fn reauthentication_mqtt_4_12_1_1() {
 }
 
 #[test]
-fn auth_without_method_in_connect_is_a_protocol_error_mqtt_4_12_0_6() {
+fn auth_from_a_client_that_connected_without_a_method_is_a_protocol_error() {
     let b = broker();
     let mut p = b.client(V5, "plain");
     p.send(auth(ReasonCode::RE_AUTHENTICATE, "TOY", b"hello"));

@@ -605,3 +605,94 @@ fn qos2_from_a_client_is_delivered_exactly_once_across_a_reconnect() {
         publ.disconnect();
     }
 }
+
+#[test]
+fn v5_resent_messages_respect_the_new_receive_maximum_mqtt_3_3_4_9() {
+    let broker = TestBroker::start();
+    let mut publ = broker.client(V5, "pub");
+    let mut p = open_expecting(&broker, persistent(V5, "rm"), false);
+    p.subscribe("rm/t", QoS::AtLeastOnce);
+    for i in 0..5u8 {
+        publish_acked(
+            &mut publ,
+            "rm/t",
+            &[b'0' + i],
+            QoS::AtLeastOnce,
+            40 + u16::from(i),
+        );
+    }
+    let first: Vec<Publish> = (0..5).map(|_| p.recv_publish()).collect();
+    p.drop_connection();
+
+    // Back with Receive Maximum 2: only two unacknowledged PUBLISH at a time, still in
+    // order with their original identifiers [MQTT-4.4.0-1].
+    let mut c = persistent(V5, "rm");
+    c.properties.receive_maximum = std::num::NonZeroU16::new(2);
+    let mut p = open_expecting(&broker, c, true);
+    let mut got = Vec::new();
+    for chunk in first.chunks(2) {
+        let batch: Vec<Publish> = chunk.iter().map(|_| p.recv_publish()).collect();
+        p.expect_silence(Duration::from_millis(200));
+        for (m, orig) in batch.iter().zip(chunk) {
+            assert_eq!((m.packet_id, m.dup), (orig.packet_id, true));
+            p.send(Packet::PubAck(ack(m.packet_id.unwrap().get())));
+            got.push(m.payload.clone());
+        }
+    }
+    assert_eq!(
+        got,
+        first.iter().map(|m| m.payload.clone()).collect::<Vec<_>>()
+    );
+    p.disconnect();
+}
+
+#[test]
+fn v5_unacknowledged_message_too_large_for_the_new_maximum_is_dropped_mqtt_3_1_2_25() {
+    let broker = TestBroker::start();
+    let mut publ = broker.client(V5, "pub");
+    let mut p = open_expecting(&broker, persistent(V5, "shrink"), false);
+    p.subscribe("shrink/t", QoS::AtLeastOnce);
+    publish_acked(&mut publ, "shrink/t", &[b'x'; 300], QoS::AtLeastOnce, 50);
+    assert_eq!(p.recv_publish().payload.len(), 300);
+    p.drop_connection();
+
+    // Back with a Maximum Packet Size the unacknowledged message no longer fits, and a
+    // Receive Maximum of 1: the big one is dropped, so the next message still flows.
+    let mut c = persistent(V5, "shrink");
+    c.properties.maximum_packet_size = std::num::NonZeroU32::new(100);
+    c.properties.receive_maximum = std::num::NonZeroU16::new(1);
+    let mut p = open_expecting(&broker, c, true);
+    publish_acked(&mut publ, "shrink/t", b"small", QoS::AtLeastOnce, 51);
+    let m = p.recv_publish();
+    assert_eq!((&m.payload[..], m.dup), (&b"small"[..], false));
+    p.disconnect();
+}
+
+#[test]
+fn shared_qos1_message_of_a_lone_member_is_resent_with_its_id_and_dup_mqtt_4_4_0_1() {
+    // No other member can take it, so it stays in flight for the member's return.
+    let broker = TestBroker::start();
+    let mut publ = broker.client(V5, "pub");
+    for v in [V3_1_1, V5] {
+        let id = format!("lone-{}", v.level());
+        let mut p = open_expecting(&broker, persistent(v, &id), false);
+        p.subscribe(&format!("$share/g/lone/{}", v.level()), QoS::AtLeastOnce);
+        publish_acked(
+            &mut publ,
+            &format!("lone/{}", v.level()),
+            b"m",
+            QoS::AtLeastOnce,
+            60,
+        );
+        let first = p.recv_publish();
+        p.drop_connection();
+        let mut p = open_expecting(&broker, persistent(v, &id), true);
+        let again = p.recv_publish();
+        assert_eq!(
+            (again.packet_id, again.dup, &again.payload[..]),
+            (first.packet_id, true, &b"m"[..]),
+            "{v}"
+        );
+        p.disconnect();
+    }
+}

@@ -75,7 +75,8 @@ impl Connection {
             return Err(self.violation(
                 now,
                 ReasonCode::PROTOCOL_ERROR,
-                "AUTH from a client that connected without an Authentication Method [MQTT-4.12.0-6]".into(),
+                "AUTH from a client that connected without an Authentication Method (section 4.12)"
+                    .into(),
             ));
         };
         let starting = a.reason_code == ReasonCode::RE_AUTHENTICATE && self.auth.is_none();

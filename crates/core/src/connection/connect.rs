@@ -4,10 +4,10 @@
 use super::{Close, CloseReason, Connection, Peer, Phase};
 use crate::auth::{AuthDecision, ConnectInfo};
 use crate::message::Message;
-use crate::session::{PendingWill, Stage};
+use crate::session::PendingWill;
 use bytes::Bytes;
 use halyard_codec::{
-    Ack, ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion, ReasonCode, Will,
+    ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion, ReasonCode, Will,
 };
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Instant;
@@ -154,11 +154,41 @@ impl Connection {
                 self.auth_method = Some(method);
             }
         }
-        self.send(&Packet::ConnAck(ack));
+        self.send_connack(ack);
         if opened.present {
-            self.resend_inflight(now);
+            self.resend_inflight();
         }
         self.poll_deliveries(now)
+    }
+
+    /// Sends the CONNACK of an accepted connection. If it is larger than the client's
+    /// Maximum Packet Size, the properties that only repeat defaults go first; a client whose
+    /// limit is smaller still gets it, as the connection cannot work without it
+    /// [MQTT-3.2.0-1].
+    fn send_connack(&mut self, mut ack: ConnAck) {
+        if self.send(&Packet::ConnAck(ack.clone())) {
+            return;
+        }
+        let p = &mut ack.properties;
+        for flag in [
+            &mut p.retain_available,
+            &mut p.wildcard_subscription_available,
+            &mut p.subscription_identifiers_available,
+            &mut p.shared_subscription_available,
+        ] {
+            if *flag == Some(true) {
+                *flag = None;
+            }
+        }
+        p.reason_string = None;
+        p.user_properties.clear();
+        if !self.send(&Packet::ConnAck(ack.clone())) {
+            let v = self
+                .peer
+                .as_ref()
+                .map_or(ProtocolVersion::V5, |p| p.version);
+            let _ = Packet::ConnAck(ack).encode(v, &mut self.tx);
+        }
     }
 
     /// Refuses CONNECT with `rc` and ends the connection [MQTT-3.2.2-7].
@@ -187,20 +217,13 @@ impl Connection {
     }
 
     /// On resuming a session, resends every unacknowledged message in its original order:
-    /// PUBLISH with DUP set, or PUBREL for messages already received [MQTT-4.4.0-1].
-    fn resend_inflight(&mut self, now: Instant) {
-        let Some(session) = self.session.clone() else {
-            return;
-        };
-        let entries: Vec<_> = session.lock().inflight.iter().cloned().collect();
-        for entry in entries {
-            match entry.stage {
-                Stage::Released => {
-                    self.send(&Packet::PubRel(Ack::new(entry.packet_id)));
-                }
-                Stage::Published => {
-                    self.send_publish(&entry.delivery, Some(entry.packet_id), true, now);
-                }
+    /// PUBLISH with DUP set, or PUBREL for messages already received [MQTT-4.4.0-1]. They go
+    /// out from `poll_deliveries`, within the client's new Receive Maximum
+    /// [MQTT-3.3.4-9].
+    fn resend_inflight(&mut self) {
+        if let Some(session) = &self.session {
+            for entry in session.lock().inflight.iter_mut() {
+                entry.resend = true;
             }
         }
     }

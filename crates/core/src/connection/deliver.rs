@@ -24,6 +24,37 @@ impl Connection {
         let mut sent = 0u64;
         let mut st = session.lock();
         self.tx_full = false;
+        // First what an earlier connection sent and this one has not yet resent, in order.
+        let mut on_wire = st.inflight.iter().filter(|i| !i.resend).count();
+        let mut i = 0;
+        while let Some(entry) = st.inflight.get(i) {
+            if !entry.resend {
+                i += 1;
+                continue;
+            }
+            if on_wire >= window || self.tx.len() >= TX_HIGH_WATER {
+                self.tx_full = self.tx.len() >= TX_HIGH_WATER;
+                return Ok(());
+            }
+            let sent = match entry.stage {
+                Stage::Released => self.send(&Packet::PubRel(Ack::new(entry.packet_id))),
+                Stage::Published => {
+                    self.send_publish(&entry.delivery, Some(entry.packet_id), true, now)
+                }
+            };
+            if !sent {
+                // Too large for the client's new Maximum Packet Size: dropped as if
+                // delivered [MQTT-3.1.2-25].
+                st.inflight.remove(i);
+                Stats::add(&stats.dropped_too_large, 1);
+                continue;
+            }
+            if let Some(entry) = st.inflight.get_mut(i) {
+                entry.resend = false;
+            }
+            on_wire += 1;
+            i += 1;
+        }
         loop {
             if self.tx.len() >= TX_HIGH_WATER {
                 // Resumed through `wants_refill` once the shell has written some of it.
@@ -60,6 +91,7 @@ impl Connection {
                     packet_id,
                     delivery: d,
                     stage: Stage::Published,
+                    resend: false,
                 });
             }
         }

@@ -37,7 +37,8 @@ pub enum CloseReason {
     ProtocolViolation(ReasonCode, String),
     /// CONNECT was refused with this reason code.
     ConnectRefused(ReasonCode),
-    /// No packet within 1.5 times the keep-alive [MQTT-3.1.2-24].
+    /// No packet within 1.5 times the keep-alive ([MQTT-3.1.2-24] in 3.1.1, [MQTT-3.1.2-22]
+    /// in 5.0).
     KeepAliveTimeout,
     /// Another connection took over the session [MQTT-3.1.4-3].
     TakenOver,
@@ -118,7 +119,7 @@ pub struct Connection {
     session: Option<Arc<Session>>,
     last_received: Instant,
     tx: BytesMut,
-    /// Inbound topic aliases (alias -> topic) [MQTT-3.3.2-10].
+    /// Inbound topic aliases (alias -> topic), section 3.3.2.3.4.
     aliases_in: HashMap<u16, TopicName>,
     /// Outbound topic aliases (topic -> alias).
     aliases_out: HashMap<TopicName, u16>,
@@ -198,7 +199,8 @@ impl Connection {
     }
 
     /// When the keep-alive runs out: 1.5 times the keep-alive after the last packet received
-    /// [MQTT-3.1.2-24]. `None` when keep-alive is off or before CONNECT.
+    /// ([MQTT-3.1.2-24] in 3.1.1, [MQTT-3.1.2-22] in 5.0). `None` when keep-alive is off or
+    /// before CONNECT.
     pub fn keep_alive_deadline(&self) -> Option<Instant> {
         let ka = self.peer.as_ref()?.keep_alive_secs;
         (ka > 0).then(|| self.last_received + Duration::from_millis(u64::from(ka) * 1500))
@@ -270,7 +272,7 @@ impl Connection {
                 return Err(self.violation(
                     now,
                     ReasonCode::PROTOCOL_ERROR,
-                    "Session Expiry Interval set in DISCONNECT after 0 in CONNECT [MQTT-3.14.2-2]"
+                    "Session Expiry Interval set in DISCONNECT after 0 in CONNECT (section 3.14.2.2.2)"
                         .into(),
                 ));
             }
@@ -306,6 +308,13 @@ impl Connection {
                 reason: CloseReason::ProtocolViolation(rc, err.to_string()),
             };
         }
+        // 0x84 belongs in CONNACK only: a bad second CONNECT is a protocol error
+        // [MQTT-3.14.2-1].
+        let rc = if rc == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
+            ReasonCode::PROTOCOL_ERROR
+        } else {
+            rc
+        };
         self.violation(now, rc, err.to_string())
     }
 
@@ -394,7 +403,7 @@ impl Connection {
     }
 
     /// Encodes a packet into the transmit buffer, unless it is larger than the client
-    /// accepts [MQTT-3.1.2-24]; returns whether it was queued.
+    /// accepts ([MQTT-3.1.2-24] in 5.0); returns whether it was queued.
     fn send(&mut self, packet: &Packet) -> bool {
         let (version, max) = self
             .peer

@@ -81,7 +81,7 @@ impl Connection {
                     (duplicate, full)
                 };
                 let rc = if duplicate {
-                    // [MQTT-4.3.3-9] A resent PUBLISH before PUBREL is not delivered again.
+                    // Section 4.3.3: a resent PUBLISH before PUBREL is not delivered again.
                     ReasonCode::SUCCESS
                 } else if let Some(rc) = rejection {
                     rc
