@@ -5,6 +5,7 @@
 //! reporting errors to the user (the only place `anyhow` lives). It contains no protocol or
 //! broker logic: it wires `halyard-server` together.
 
+mod bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,12 +25,16 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(serve::ServeArgs),
+    /// Load-test an MQTT broker (this one or any other) on this machine.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    raise_open_files_limit();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -37,5 +42,13 @@ fn main() -> std::process::ExitCode {
             eprintln!("halyard: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets the process use as many descriptors as its hard limit allows: a broker holds one per
+/// connection, and the load generator one per simulated client.
+fn raise_open_files_limit() {
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
     }
 }

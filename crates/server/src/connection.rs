@@ -73,9 +73,11 @@ async fn drive(
     let mut rx = BytesMut::new();
     loop {
         // Everything complete in the read buffer goes to the state machine.
+        let mut handled = 0usize;
         loop {
             match decode(&mut rx, &conn.decode_options()) {
                 Ok(Some(packet)) => {
+                    handled += 1;
                     if let Err(close) = conn.handle_packet(Instant::now(), packet) {
                         return close;
                     }
@@ -90,6 +92,12 @@ async fn drive(
         }
         if rx.is_empty() {
             rx = BytesMut::new();
+        }
+        if handled > 0 {
+            // A busy publisher's socket is always readable, so without this its task would
+            // keep its worker thread; the subscribers it just woke wait behind it (tokio runs
+            // a woken task next on the same thread, and nothing else takes it from there).
+            tokio::task::yield_now().await;
         }
         // Write, and refill from the session queue, until the socket is full or nothing is
         // left to send.
