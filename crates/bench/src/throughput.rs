@@ -376,7 +376,7 @@ async fn publisher(
             _ = tokio::time::sleep_until(sleep_deadline.into()) => {}
         }
     }
-    c.tx.clear();
+    // What is still buffered was counted as published (QoS 0) or is in the window: send it.
     c.queue(&Packet::Disconnect(Default::default()))?;
     let _ = c.flush().await;
     // For QoS 1 and 2 only acknowledged messages count as published.

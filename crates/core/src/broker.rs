@@ -9,7 +9,7 @@ use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
 use crate::message::{Message, SessionId};
 use crate::retained::RetainedTree;
-use crate::session::{Delivery, PendingWill, Session};
+use crate::session::{Delivery, Enqueued, PendingWill, Session};
 use crate::stats::Stats;
 use crate::trie::{Match, Subscriber, SubscriptionTrie};
 use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter};
@@ -41,6 +41,16 @@ impl Ord for Due {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
+}
+
+/// What publishing a message did.
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// Subscriptions that matched.
+    pub(crate) matched: usize,
+    /// Deliveries whose subscriber's queue was full while it was draining it: the
+    /// publisher should wait for room and try them again.
+    pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
 }
 
 /// The result of opening a session for a new connection.
@@ -167,8 +177,20 @@ impl Broker {
 
     /// Publishes a message: updates the retained store if it is retained, then routes it to
     /// every matching subscription. Returns how many subscriptions matched (whether or not
-    /// every one could take it).
-    pub fn publish(&self, mut msg: Message, now: Instant) -> usize {
+    /// every one could take it). A subscriber whose queue is full drops it.
+    pub fn publish(&self, msg: Message, now: Instant) -> usize {
+        self.publish_from_client(msg, now, false).matched
+    }
+
+    /// [`Broker::publish`] for a client's message: with `may_wait`, deliveries to
+    /// subscribers whose full queue they are draining come back in `blocked` instead of
+    /// being dropped.
+    pub(crate) fn publish_from_client(
+        &self,
+        mut msg: Message,
+        now: Instant,
+        may_wait: bool,
+    ) -> Routed {
         if msg.expires_at.is_none()
             && let Some(secs) = msg.properties.message_expiry_interval
         {
@@ -179,14 +201,14 @@ impl Broker {
         if msg.retain && self.config.retain_available {
             write(&self.retained).set(msg.clone());
         }
-        self.route(&msg, now)
+        self.route(&msg, now, may_wait)
     }
 
     /// Queues `msg` for every session with a matching subscription: one copy per session at
     /// the highest QoS of its overlapping subscriptions, with all their Subscription
     /// Identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3], and one copy per shared group to a member
     /// picked in turn.
-    fn route(&self, msg: &Arc<Message>, now: Instant) -> usize {
+    fn route(&self, msg: &Arc<Message>, now: Instant, may_wait: bool) -> Routed {
         let trie = read(&self.trie);
         let mut direct: Vec<&Subscriber> = Vec::new();
         let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();
@@ -206,7 +228,7 @@ impl Broker {
         if direct.len() > 1 {
             direct.sort_by_key(|s| s.session.id());
         }
-        let mut delivered = 0;
+        let mut routed = Routed::default();
         let mut i = 0;
         while let Some(first) = direct.get(i) {
             let session = &first.session;
@@ -229,7 +251,7 @@ impl Broker {
                 sub_ids: ids,
                 shared: None,
             };
-            delivered += self.deliver(session, d, now);
+            self.deliver(session, d, now, may_wait, &mut routed);
         }
         for (s, filter) in shared {
             let d = Delivery {
@@ -239,15 +261,39 @@ impl Broker {
                 sub_ids: s.id.into_iter().collect(),
                 shared: Some(filter.clone()),
             };
-            delivered += self.deliver(&s.session, d, now);
+            self.deliver(&s.session, d, now, may_wait, &mut routed);
         }
-        delivered
+        routed
     }
 
     /// Queues a delivery; counts one matching subscriber whatever its queue did with it.
-    fn deliver(&self, session: &Session, d: Delivery, now: Instant) -> usize {
-        session.enqueue(d, &self.config, now, &self.stats);
-        1
+    fn deliver(
+        &self,
+        session: &Arc<Session>,
+        d: Delivery,
+        now: Instant,
+        may_wait: bool,
+        routed: &mut Routed,
+    ) {
+        routed.matched += 1;
+        if let Enqueued::Full(d) = session.enqueue(d, &self.config, now, &self.stats, may_wait) {
+            routed.blocked.push((session.clone(), d));
+        }
+    }
+
+    /// Tries again a delivery that found its subscriber's queue full; `may_wait` false drops
+    /// it if the queue is still full. Returns it if the publisher should keep waiting.
+    pub(crate) fn retry(
+        &self,
+        session: &Session,
+        d: Delivery,
+        now: Instant,
+        may_wait: bool,
+    ) -> Option<Delivery> {
+        match session.enqueue(d, &self.config, now, &self.stats, may_wait) {
+            Enqueued::Full(d) => Some(d),
+            _ => None,
+        }
     }
 
     /// Gives the shared-subscription messages of a departing member to other members of
@@ -269,7 +315,9 @@ impl Broker {
                     sub_ids: member.id.into_iter().collect(),
                     ..d
                 };
-                self.deliver(&member.session, d, now);
+                member
+                    .session
+                    .enqueue(d, &self.config, now, &self.stats, false);
             }
         }
     }

@@ -26,6 +26,11 @@ pub struct BrokerConfig {
     pub queue_qos0_offline: bool,
     /// A client whose queue stays full this long is disconnected (0x97 Quota exceeded).
     pub slow_consumer_timeout_secs: u32,
+    /// How long a publisher waits for room in the full queue of a subscriber that is
+    /// draining it, before the message is dropped for that subscriber. Publishers are held up
+    /// instead of losing messages to subscribers that keep up, if slowly; a subscriber that
+    /// does not read costs them at most this once.
+    pub publisher_wait_ms: u32,
     /// Largest keep-alive a client may ask for; larger (or 0) is replaced by this value and
     /// announced as Server Keep Alive (MQTT 5). `None`: the client's value stands.
     pub max_keep_alive_secs: Option<u16>,
@@ -56,6 +61,7 @@ impl Default for BrokerConfig {
             max_queued_bytes: 16 * 1024 * 1024,
             queue_qos0_offline: false,
             slow_consumer_timeout_secs: 30,
+            publisher_wait_ms: 100,
             max_keep_alive_secs: None,
             max_session_expiry_secs: None,
             max_topic_length: 65535,

@@ -85,8 +85,11 @@ pub(crate) struct SessionState {
     pub(crate) expiry_secs: u32,
     pub(crate) disconnected_at: Option<Instant>,
     pub(crate) will: Option<PendingWill>,
-    /// Since when the queue has been refusing messages, for the slow-consumer rule.
+    /// Since when the queue has been full (reset once it drains below half), for the
+    /// slow-consumer rule.
     pub(crate) full_since: Option<Instant>,
+    /// When the attached connection last took messages from the queue.
+    pub(crate) last_drain: Option<Instant>,
     /// Set once the session is discarded; nothing is queued to it after that.
     pub(crate) ended: bool,
 }
@@ -164,17 +167,27 @@ pub struct Session {
     connected: AtomicBool,
     wake_pending: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// Publishers waiting for room in the queue.
+    space_waiters: Mutex<Vec<Waker>>,
+    has_space_waiters: AtomicBool,
 }
 
 /// What [`Session::enqueue`] did with a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Enqueued {
     Queued,
     /// Not queued by rule (QoS 0 to an offline client, or the session has ended).
     Skipped,
-    /// Dropped because the queue is full.
+    /// Dropped because the queue is full and its client is not draining it.
     Dropped,
+    /// The queue is full but its client is draining it: the publisher may wait for room
+    /// and try again (back-pressure instead of loss).
+    Full(Delivery),
 }
+
+/// A client that took messages from its queue this recently is draining it: publishers
+/// wait for room rather than drop.
+const ACTIVE_DRAIN: Duration = Duration::from_millis(100);
 
 impl Session {
     pub(crate) fn new(id: SessionId, client_id: MqttString) -> Session {
@@ -185,6 +198,8 @@ impl Session {
             connected: AtomicBool::new(false),
             wake_pending: AtomicBool::new(false),
             waker: Mutex::new(None),
+            space_waiters: Mutex::new(Vec::new()),
+            has_space_waiters: AtomicBool::new(false),
         }
     }
 
@@ -257,13 +272,37 @@ impl Session {
         self.wake_pending.store(false, Ordering::Release);
     }
 
-    /// Queues a delivery within the configured limits and wakes the connection.
+    /// Registers a publisher's waker, woken when the queue has room again.
+    pub(crate) fn wait_for_space(&self, waker: &Waker) {
+        let mut waiters = self.space_waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        self.has_space_waiters.store(true, Ordering::Release);
+    }
+
+    /// Wakes the publishers waiting for room (after the connection drained the queue).
+    pub(crate) fn wake_space_waiters(&self) {
+        if !self.has_space_waiters.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let waiters =
+            std::mem::take(&mut *self.space_waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Queues a delivery within the configured limits and wakes the connection. When the
+    /// queue is full, `may_wait` lets a publisher wait for room if the client is draining it
+    /// ([`Enqueued::Full`]); otherwise the message is dropped for this client and counted.
     pub(crate) fn enqueue(
         &self,
         d: Delivery,
         cfg: &BrokerConfig,
         now: Instant,
         stats: &Stats,
+        may_wait: bool,
     ) -> Enqueued {
         let mut st = self.lock();
         if st.ended {
@@ -282,21 +321,31 @@ impl Session {
         };
         let cost = d.msg.cost_bytes();
         if st.queue.len() >= limit || st.queue_bytes + cost > cfg.max_queued_bytes {
-            Stats::add(&stats.dropped_queue_full, 1);
+            let mut kick = false;
+            let mut wait = false;
             if online {
                 let since = *st.full_since.get_or_insert(now);
                 let timeout = Duration::from_secs(u64::from(cfg.slow_consumer_timeout_secs));
-                if now.duration_since(since) >= timeout
-                    && let Some(generation) = st.connection
-                {
+                kick = now.duration_since(since) >= timeout;
+                if kick && let Some(generation) = st.connection {
                     st.kick = Some((generation, ReasonCode::QUOTA_EXCEEDED));
-                    drop(st);
-                    self.wake();
                 }
+                wait = may_wait
+                    && !kick
+                    && st
+                        .last_drain
+                        .is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_DRAIN);
             }
+            drop(st);
+            if kick {
+                self.wake();
+            }
+            if wait {
+                return Enqueued::Full(d);
+            }
+            Stats::add(&stats.dropped_queue_full, 1);
             return Enqueued::Dropped;
         }
-        st.full_since = None;
         st.queue_bytes += cost;
         st.queue.push_back(d);
         drop(st);

@@ -157,3 +157,58 @@ fn example_configuration_file_is_valid() {
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }
+
+/// The CI smoke run of the load generator: a second of QoS 1 point-to-point traffic against
+/// a broker started here; nothing may be lost or duplicated.
+#[test]
+fn bench_smoke_run_loses_nothing() {
+    let (mut child, addr) = serve(&["--bind", "127.0.0.1:0"]);
+    for args in [
+        &["p2p", "-n", "2", "-q", "1", "-d", "1", "--drain", "0.5"][..],
+        &[
+            "fan-in", "-n", "3", "-q", "2", "-d", "1", "--drain", "0.5", "--mqtt", "5",
+        ][..],
+        &["latency", "-d", "1", "--rate", "1000", "--drain", "0.5"][..],
+    ] {
+        let out = halyard()
+            .arg("bench")
+            .args(args)
+            .args(["--target", &addr])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = stdout
+            .lines()
+            .nth(1)
+            .expect("a JSON line after the human one");
+        let field = |name: &str| -> u64 {
+            let at = json.find(&format!("\"{name}\":")).expect(name) + name.len() + 3;
+            json[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(field("published") > 0, "{json}");
+        assert_eq!(field("received"), field("expected"), "{json}");
+        assert_eq!((field("lost"), field("duplicates")), (0, 0), "{json}");
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn bench_refuses_non_loopback_targets() {
+    let out = halyard()
+        .args(["bench", "fan-in", "--target", "192.0.2.1:1883"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}

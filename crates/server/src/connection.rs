@@ -74,7 +74,9 @@ async fn drive(
     loop {
         // Everything complete in the read buffer goes to the state machine.
         let mut handled = 0usize;
-        loop {
+        // A client whose last message waits for room in subscribers' queues is not read
+        // from until it has room (back-pressure, see halyard_core's `backpressure`).
+        while !conn.is_blocked() {
             match decode(&mut rx, &conn.decode_options()) {
                 Ok(Some(packet)) => {
                     handled += 1;
@@ -116,18 +118,24 @@ async fn drive(
         conn.shrink_tx();
 
         let deadline = if conn.is_active() {
-            conn.keep_alive_deadline()
-                .map(tokio::time::Instant::from_std)
+            let keep_alive = conn.keep_alive_deadline();
+            let blocked = conn.blocked_deadline();
+            match (keep_alive, blocked) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(tokio::time::Instant::from_std)
         } else {
             Some(connect_deadline)
         };
-        let can_read = conn.tx().len() < TX_PAUSE_READING;
+        let can_read = conn.tx().len() < TX_PAUSE_READING && !conn.is_blocked();
         let want_write = !conn.tx().is_empty();
         tokio::select! {
             biased;
             _ = shutdown.changed() => return conn.handle_shutdown(Instant::now()),
             _ = notify.0.notified() => {
-                if let Err(close) = conn.poll_deliveries(Instant::now()) {
+                let now = Instant::now();
+                if let Err(close) = conn.poll_deliveries(now).and_then(|()| conn.retry_blocked(now)) {
                     return close;
                 }
             }
@@ -155,7 +163,8 @@ async fn drive(
                     // No CONNECT within limits.connect_timeout_secs: close without a word (section 3.1.4).
                     return Close { reason: CloseReason::ConnectionLost };
                 }
-                if let Err(close) = conn.handle_timeout(Instant::now()) {
+                let now = Instant::now();
+                if let Err(close) = conn.retry_blocked(now).and_then(|()| conn.handle_timeout(now)) {
                     return close;
                 }
             }

@@ -425,3 +425,53 @@ fn max_connections_refuses_a_third_connection_while_two_are_open() {
     e.send(connect(V5, "e"));
     assert_eq!(e.recv_or_closed(WAIT), None);
 }
+
+/// Back-pressure: a subscriber that reads steadily, if slower than the publisher, loses
+/// nothing; the publisher is held up instead (its PUBACKs come as the subscriber makes room).
+#[test]
+fn a_slow_but_reading_subscriber_loses_nothing_the_publisher_waits() {
+    const N: u64 = 300;
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let broker = TestBroker::start_with(|cfg| cfg.mqtt.max_queued_messages = 8);
+        let mut sub = broker.client(V5, "steady");
+        sub.subscribe("steady", QoS::AtLeastOnce);
+        let reader = std::thread::spawn(move || {
+            let got: Vec<u64> = (0..N)
+                .map(|i| {
+                    let m = match sub.recv_or_closed(Duration::from_secs(3)) {
+                        Some(Packet::Publish(m)) => m,
+                        other => panic!("{qos:?}: message {i}: {other:?}"),
+                    };
+                    if let Some(id) = m.packet_id {
+                        sub.send(Packet::PubAck(Ack::new(id)));
+                    }
+                    // Slower than the publisher: a little pause now and then.
+                    if number(&m).is_multiple_of(20) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    number(&m)
+                })
+                .collect();
+            got
+        });
+        let mut publ = broker.client(V5, "fast");
+        for n in 0..N {
+            let mut m = numbered("steady", n, 1024);
+            m.qos = qos;
+            m.packet_id = (qos != QoS::AtMostOnce).then(|| pid(1 + (n % 1000) as u16));
+            if qos == QoS::AtMostOnce {
+                publ.send(Packet::Publish(m));
+            } else {
+                publish_acked(&mut publ, m);
+            }
+        }
+        let got = reader.join().unwrap();
+        assert_eq!(
+            got,
+            (0..N).collect::<Vec<_>>(),
+            "{qos:?}: every message, in order"
+        );
+        let dropped = halyard_core::Stats::get(&broker.broker().stats().dropped_queue_full);
+        assert_eq!(dropped, 0, "{qos:?}: nothing dropped");
+    }
+}

@@ -110,6 +110,8 @@ impl Connection {
         {
             let mut st = session.lock();
             st.expiry_secs = expiry_secs;
+            // A new connection counts as draining its queue until it shows otherwise.
+            st.last_drain = Some(now);
             st.will = c.will.map(|w| will_message(w, v));
         }
         session.set_connected(true);

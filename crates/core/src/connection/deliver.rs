@@ -23,6 +23,7 @@ impl Connection {
         session.clear_wake();
         let mut sent = 0u64;
         let mut st = session.lock();
+        let queued_before = st.queue.len();
         self.tx_full = false;
         // First what an earlier connection sent and this one has not yet resent, in order.
         let mut on_wire = st.inflight.iter().filter(|i| !i.resend).count();
@@ -95,7 +96,17 @@ impl Connection {
                 });
             }
         }
+        let popped = st.queue.len() < queued_before;
+        if popped {
+            st.last_drain = Some(now);
+            if st.queue.len() <= broker.config().max_queued_messages / 2 {
+                st.full_since = None;
+            }
+        }
         drop(st);
+        if popped {
+            session.wake_space_waiters();
+        }
         Stats::add(&stats.messages_sent, sent);
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! settled its will and session; the shell then flushes and closes the socket.
 
 mod auth;
+mod backpressure;
 mod connect;
 mod deliver;
 mod publish;
@@ -129,6 +130,10 @@ pub struct Connection {
     auth_method: Option<MqttString>,
     /// Deliveries stopped because the transmit buffer was full.
     tx_full: bool,
+    /// The waker of the connection's task (for messages queued, and room to publish).
+    waker: Option<Waker>,
+    /// A message waiting for room in subscribers' queues, holding up this publisher.
+    blocked: Option<Box<backpressure::Blocked>>,
 }
 
 /// Stop encoding deliveries into the transmit buffer past this many bytes, until the shell
@@ -152,6 +157,8 @@ impl Connection {
             auth: None,
             auth_method: None,
             tx_full: false,
+            waker: None,
+            blocked: None,
         }
     }
 
@@ -191,11 +198,13 @@ impl Connection {
         DecodeOptions::new(v).with_max_packet_size(self.broker.config().max_packet_size)
     }
 
-    /// Registers the waker to call when messages are queued for this connection.
-    pub fn set_waker(&self, waker: Waker) {
+    /// Registers the waker to call when messages are queued for this connection, or when
+    /// subscribers it waits for have room again.
+    pub fn set_waker(&mut self, waker: Waker) {
         if let Some(s) = &self.session {
-            s.set_waker(Some(waker));
+            s.set_waker(Some(waker.clone()));
         }
+        self.waker = Some(waker);
     }
 
     /// When the keep-alive runs out: 1.5 times the keep-alive after the last packet received

@@ -3,6 +3,7 @@
 //! exactly-once delivery, and the broker's Receive Maximum.
 
 use super::{Close, Connection};
+use crate::broker::Routed;
 use crate::message::Message;
 use crate::stats::Stats;
 use halyard_codec::{Ack, Packet, Publish, QoS, ReasonCode, TopicName};
@@ -56,19 +57,16 @@ impl Connection {
 
         let rejection = self.check_topic(&p.topic);
         let packet_id = p.packet_id;
-        match (p.qos, packet_id) {
-            (QoS::AtMostOnce, _) if rejection.is_none() => {
-                self.route(p, now);
-            }
-            (QoS::AtMostOnce, _) => {}
+        let (ack, routed) = match (p.qos, packet_id) {
+            (QoS::AtMostOnce, _) if rejection.is_none() => (None, self.route(p, now)),
             (QoS::AtLeastOnce, Some(id)) => {
-                let rc = match rejection {
-                    Some(rc) => rc,
+                let (rc, routed) = match rejection {
+                    Some(rc) => (rc, Routed::default()),
                     None => self.route_result(p, now),
                 };
                 let mut ack = Ack::new(id);
                 ack.reason_code = rc;
-                self.send(&Packet::PubAck(ack));
+                (Some(Packet::PubAck(ack)), routed)
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 let Some(session) = self.session.clone() else {
@@ -80,11 +78,11 @@ impl Connection {
                     let full = st.incoming_qos2.len() >= usize::from(cfg.receive_maximum);
                     (duplicate, full)
                 };
-                let rc = if duplicate {
+                let (rc, routed) = if duplicate {
                     // Section 4.3.3: a resent PUBLISH before PUBREL is not delivered again.
-                    ReasonCode::SUCCESS
+                    (ReasonCode::SUCCESS, Routed::default())
                 } else if let Some(rc) = rejection {
-                    rc
+                    (rc, Routed::default())
                 } else {
                     if full && v5 {
                         return Err(self.violation(
@@ -94,17 +92,18 @@ impl Connection {
                                 .into(),
                         ));
                     }
-                    let rc = self.route_result(p, now);
+                    let routed = self.route_result(p, now);
                     session.lock().incoming_qos2.insert(id.get());
-                    rc
+                    routed
                 };
                 let mut ack = Ack::new(id);
                 ack.reason_code = rc;
-                self.send(&Packet::PubRec(ack));
+                (Some(Packet::PubRec(ack)), routed)
             }
-            // The codec guarantees a packet identifier for QoS 1 and 2.
-            _ => {}
-        }
+            // Refused QoS 0, or (which the codec rules out) QoS 1/2 without a packet id.
+            _ => (None, Routed::default()),
+        };
+        self.ack_or_wait(now, routed.blocked, ack);
         Ok(())
     }
 
@@ -136,7 +135,7 @@ impl Connection {
         None
     }
 
-    fn route(&self, p: Publish, now: Instant) -> usize {
+    fn route(&self, p: Publish, now: Instant) -> Routed {
         let origin = self.session.as_ref().map(|s| s.id());
         let msg = Message {
             topic: p.topic,
@@ -147,16 +146,18 @@ impl Connection {
             expires_at: None,
             origin,
         };
-        self.broker.publish(msg, now)
+        self.broker.publish_from_client(msg, now, true)
     }
 
-    /// Routes and returns the reason code for the acknowledgement (0x10 when nobody was
+    /// Routes, with the reason code for the acknowledgement (0x10 when nobody was
     /// subscribed, on 5.0).
-    fn route_result(&self, p: Publish, now: Instant) -> ReasonCode {
-        if self.route(p, now) == 0 {
+    fn route_result(&self, p: Publish, now: Instant) -> (ReasonCode, Routed) {
+        let routed = self.route(p, now);
+        let rc = if routed.matched == 0 {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS
-        }
+        };
+        (rc, routed)
     }
 }
