@@ -78,6 +78,13 @@ impl MqttString {
         &self.0
     }
 
+    /// A copy in an allocation of its own. Decoded strings share the read buffer they came
+    /// from; one kept for long (a client identifier, a subscription) should not keep the
+    /// whole buffer alive.
+    pub fn compact(&self) -> MqttString {
+        MqttString(Bytes::copy_from_slice(&self.0))
+    }
+
     /// Consumes the string, returning its bytes.
     pub fn into_bytes(self) -> Bytes {
         self.0

@@ -128,6 +128,11 @@ impl TopicName {
         &self.0
     }
 
+    /// A copy in an allocation of its own (see [`MqttString::compact`]).
+    pub fn compact(&self) -> TopicName {
+        TopicName(self.0.compact())
+    }
+
     /// Whether the topic starts with `$` (and so is out of reach of leading wildcards).
     pub fn is_system(&self) -> bool {
         self.0.starts_with('$')
@@ -175,6 +180,11 @@ impl TopicFilter {
     /// The underlying string.
     pub fn as_mqtt_string(&self) -> &MqttString {
         &self.0
+    }
+
+    /// A copy in an allocation of its own (see [`MqttString::compact`]).
+    pub fn compact(&self) -> TopicFilter {
+        TopicFilter(self.0.compact())
     }
 
     /// The share name and inner filter, if this is a shared subscription.

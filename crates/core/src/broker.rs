@@ -199,7 +199,12 @@ impl Broker {
         }
         let msg = Arc::new(msg);
         if msg.retain && self.config.retain_available {
-            write(&self.retained).set(msg.clone());
+            let stored = if msg.payload.is_empty() {
+                msg.clone()
+            } else {
+                Arc::new(msg.compact())
+            };
+            write(&self.retained).set(stored);
         }
         self.route(&msg, now, may_wait)
     }
@@ -331,6 +336,8 @@ impl Broker {
         options: SubscriptionOptions,
         id: Option<SubscriptionId>,
     ) -> bool {
+        // Kept for the subscription's life: not a slice of the read buffer.
+        let filter = &filter.compact();
         let sub = Subscriber {
             session: session.clone(),
             options,

@@ -45,6 +45,33 @@ impl Message {
         Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX))
     }
 
+    /// A copy whose topic, payload and properties have allocations of their own. A decoded
+    /// message shares its publisher's read buffer; one kept for long (retained, or queued for
+    /// an offline client) must not keep that whole buffer alive.
+    pub fn compact(&self) -> Message {
+        let p = &self.properties;
+        let properties = halyard_codec::PublishProperties {
+            response_topic: p.response_topic.as_ref().map(|t| t.compact()),
+            correlation_data: p
+                .correlation_data
+                .as_ref()
+                .map(|d| Bytes::copy_from_slice(d)),
+            user_properties: p
+                .user_properties
+                .iter()
+                .map(|(k, v)| (k.compact(), v.compact()))
+                .collect(),
+            content_type: p.content_type.as_ref().map(|c| c.compact()),
+            ..p.clone()
+        };
+        Message {
+            topic: self.topic.compact(),
+            payload: Bytes::copy_from_slice(&self.payload),
+            properties,
+            ..self.clone()
+        }
+    }
+
     /// The payload size used for queue accounting.
     pub fn cost_bytes(&self) -> usize {
         self.payload.len() + self.topic.len()

@@ -347,7 +347,16 @@ impl Session {
             return Enqueued::Dropped;
         }
         st.queue_bytes += cost;
-        st.queue.push_back(d);
+        if !online {
+            // It may wait here for long: not as a slice of its publisher's read buffer.
+            let d = Delivery {
+                msg: Arc::new(d.msg.compact()),
+                ..d
+            };
+            st.queue.push_back(d);
+        } else {
+            st.queue.push_back(d);
+        }
         drop(st);
         if online {
             self.wake();

@@ -220,7 +220,8 @@ async fn linger(mut stream: TcpStream) {
     if stream.shutdown().await.is_err() {
         return;
     }
-    let mut sink = [0u8; 1024];
+    // On the heap: an array here would sit in every connection's task for its whole life.
+    let mut sink = vec![0u8; 512];
     let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
     while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
         if n == 0 {

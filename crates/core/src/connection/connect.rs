@@ -45,7 +45,8 @@ impl Connection {
             assigned = Some(id.clone());
             id
         } else {
-            c.client_id.clone()
+            // Kept for the session's life: not a slice of the read buffer.
+            c.client_id.compact()
         };
 
         let info = ConnectInfo {
@@ -246,16 +247,18 @@ fn will_message(w: Will, v: ProtocolVersion) -> PendingWill {
     } else {
         Default::default()
     };
+    let msg = Message {
+        topic: w.topic,
+        payload: w.payload,
+        qos: w.qos,
+        retain: w.retain,
+        properties,
+        expires_at: None,
+        origin: None,
+    };
     PendingWill {
         delay_secs: w.properties.will_delay_interval.unwrap_or(0),
-        msg: Message {
-            topic: w.topic,
-            payload: w.payload,
-            qos: w.qos,
-            retain: w.retain,
-            properties,
-            expires_at: None,
-            origin: None,
-        },
+        // Kept for the connection's life: not a slice of the read buffer.
+        msg: msg.compact(),
     }
 }

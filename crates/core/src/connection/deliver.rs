@@ -133,7 +133,7 @@ impl Connection {
         }
         // Only a topic alias the client has actually received may be used alone later.
         if let Some(alias) = new_alias {
-            self.aliases_out.insert(d.msg.topic.clone(), alias);
+            self.aliases_out.insert(d.msg.topic.compact(), alias);
         }
         true
     }

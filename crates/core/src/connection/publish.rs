@@ -51,7 +51,7 @@ impl Connection {
                     }
                 }
             } else {
-                self.aliases_in.insert(alias, p.topic.clone());
+                self.aliases_in.insert(alias, p.topic.compact());
             }
         }
 
