@@ -8,6 +8,7 @@
 //! mutex, held only for short, non-blocking work.
 
 use crate::config::BrokerConfig;
+use crate::inflight::InflightWindow;
 use crate::message::{Message, SessionId};
 use crate::stats::Stats;
 use halyard_codec::{
@@ -74,7 +75,7 @@ pub(crate) struct SessionState {
     pub(crate) subscriptions: HashMap<Box<str>, StoredSubscription, foldhash::fast::RandomState>,
     pub(crate) queue: VecDeque<Delivery>,
     pub(crate) queue_bytes: usize,
-    pub(crate) inflight: VecDeque<Inflight>,
+    pub(crate) inflight: InflightWindow,
     pub(crate) incoming_qos2: HashSet<u16, foldhash::fast::RandomState>,
     next_packet_id: u16,
     /// The generation of the attached connection, if any.
@@ -102,7 +103,7 @@ impl SessionState {
             let Some(id) = PacketId::new(self.next_packet_id) else {
                 continue;
             };
-            if !self.inflight.iter().any(|i| i.packet_id == id) {
+            if !self.inflight.contains_id(id) {
                 return Some(id);
             }
         }
@@ -126,15 +127,12 @@ impl SessionState {
     ) -> Vec<Delivery> {
         let takeable = |d: &Delivery| d.shared.as_ref().is_some_and(&has_taker);
         let mut taken = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.inflight.len());
-        for entry in self.inflight.drain(..) {
-            if takeable(&entry.delivery) && entry.delivery.qos == QoS::AtLeastOnce {
-                taken.push(entry.delivery);
-            } else {
-                kept.push_back(entry);
-            }
-        }
-        self.inflight = kept;
+        taken.extend(
+            self.inflight
+                .take_where(|e| takeable(&e.delivery) && e.delivery.qos == QoS::AtLeastOnce)
+                .into_iter()
+                .map(|e| e.delivery),
+        );
         let mut queue = VecDeque::with_capacity(self.queue.len());
         for d in self.queue.drain(..) {
             if takeable(&d) {

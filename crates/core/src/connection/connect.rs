@@ -225,9 +225,7 @@ impl Connection {
     /// [MQTT-3.3.4-9].
     fn resend_inflight(&mut self) {
         if let Some(session) = &self.session {
-            for entry in session.lock().inflight.iter_mut() {
-                entry.resend = true;
-            }
+            session.lock().inflight.mark_all_for_resend();
         }
     }
 }

@@ -26,9 +26,11 @@ impl Connection {
         let queued_before = st.queue.len();
         self.tx_full = false;
         // First what an earlier connection sent and this one has not yet resent, in order.
-        let mut on_wire = st.inflight.iter().filter(|i| !i.resend).count();
+        let mut on_wire = st.inflight.on_wire();
         let mut i = 0;
-        while let Some(entry) = st.inflight.get(i) {
+        while st.inflight.resend_pending() > 0
+            && let Some(entry) = st.inflight.get(i)
+        {
             if !entry.resend {
                 i += 1;
                 continue;
@@ -50,9 +52,7 @@ impl Connection {
                 Stats::add(&stats.dropped_too_large, 1);
                 continue;
             }
-            if let Some(entry) = st.inflight.get_mut(i) {
-                entry.resend = false;
-            }
+            st.inflight.mark_resent(i);
             on_wire += 1;
             i += 1;
         }
@@ -88,7 +88,7 @@ impl Connection {
             }
             sent += 1;
             if let Some(packet_id) = packet_id {
-                st.inflight.push_back(Inflight {
+                st.inflight.push(Inflight {
                     packet_id,
                     delivery: d,
                     stage: Stage::Published,
@@ -220,9 +220,7 @@ impl Connection {
                     false
                 }
                 Some(p) => {
-                    if let Some(entry) = st.inflight.get_mut(p) {
-                        entry.stage = Stage::Released;
-                    }
+                    st.inflight.set_stage(p, Stage::Released);
                     true
                 }
                 None => st
@@ -250,11 +248,10 @@ impl Connection {
     fn complete(&mut self, id: PacketId, stage: Stage, qos: QoS) {
         if let Some(session) = &self.session {
             let mut st = session.lock();
-            if let Some(p) = st
+            let pos = st
                 .inflight
-                .iter()
-                .position(|i| i.packet_id == id && i.stage == stage && i.delivery.qos == qos)
-            {
+                .position(|i| i.packet_id == id && i.stage == stage && i.delivery.qos == qos);
+            if let Some(p) = pos {
                 st.inflight.remove(p);
             }
         }
