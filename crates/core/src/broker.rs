@@ -589,7 +589,7 @@ impl Broker {
                 let at = now + Duration::from_secs(u64::from(st.expiry_secs));
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
-            (will_now.map(|w: PendingWill| w.msg), ends, next)
+            (will_now.map(|w: Box<PendingWill>| w.msg), ends, next)
         };
         if let Some(w) = will_now {
             self.publish(w, now);

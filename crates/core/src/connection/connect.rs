@@ -113,7 +113,7 @@ impl Connection {
             st.expiry_secs = expiry_secs;
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
-            st.will = c.will.map(|w| will_message(w, v));
+            st.will = c.will.map(|w| Box::new(will_message(w, v)));
         }
         session.set_connected(true);
         self.session = Some(session);
