@@ -87,8 +87,9 @@ impl Connection {
         let v = c.protocol;
 
         // Keep-alive, possibly replaced by Server Keep Alive [MQTT-3.2.2-21].
+        // Only MQTT 5 can tell a client: a 3.x client keeps the keep-alive it asked for.
         let keep_alive_secs = match cfg.max_keep_alive_secs {
-            Some(max) if c.keep_alive_secs == 0 || c.keep_alive_secs > max => max,
+            Some(max) if v.is_v5() && (c.keep_alive_secs == 0 || c.keep_alive_secs > max) => max,
             _ => c.keep_alive_secs,
         };
         let requested_expiry = if v.is_v5() {

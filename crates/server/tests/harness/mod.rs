@@ -55,11 +55,12 @@ impl TestBroker {
             ..Config::default()
         };
         f(&mut config);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2).enable_all();
+        // As `halyard serve` runs it (see .cargo/config.toml).
+        #[cfg(tokio_unstable)]
+        builder.disable_lifo_slot();
+        let runtime = builder.build().expect("runtime");
         let server = runtime
             .block_on(halyard_server::start_with_auth(config, auth))
             .expect("broker starts");
