@@ -31,8 +31,9 @@ pub struct BrokerConfig {
     /// instead of losing messages to subscribers that keep up, if slowly; a subscriber that
     /// does not read costs them at most this once.
     pub publisher_wait_ms: u32,
-    /// Largest keep-alive a client may ask for; larger (or 0) is replaced by this value and
-    /// announced as Server Keep Alive (MQTT 5). `None`: the client's value stands.
+    /// Largest keep-alive an MQTT 5 client may ask for; larger (or 0) is replaced by this
+    /// value and announced as Server Keep Alive. MQTT 3.x clients cannot be told, so they
+    /// keep their own. `None`: the client's value stands.
     pub max_keep_alive_secs: Option<u16>,
     /// Largest Session Expiry Interval granted, in seconds. `None`: the client's value stands.
     pub max_session_expiry_secs: Option<u32>,

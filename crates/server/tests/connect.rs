@@ -378,8 +378,14 @@ fn pingreq_is_answered_and_resets_the_keep_alive() {
 fn server_keep_alive_replaces_a_larger_or_zero_keep_alive() {
     let broker = TestBroker::start_with(|cfg| cfg.mqtt.max_keep_alive_secs = Some(1));
     let start = Instant::now();
+    // A 3.1.1 client cannot be told of a Server Keep Alive, so its own value stands: it is
+    // still connected after the others time out.
+    let (mut v311, _) = open(
+        &broker,
+        connect_with(V3_1_1, "ska-311", |c| c.keep_alive_secs = 60),
+    );
     let mut peers = Vec::new();
-    for v in [V3_1_1, V5] {
+    for v in [V5] {
         for requested in [60, 0] {
             let id = format!("ska-{}-{requested}", v.level());
             let (p, ack) = open(
@@ -416,6 +422,12 @@ fn server_keep_alive_replaces_a_larger_or_zero_keep_alive() {
         let got = closed_before(p, start + Duration::from_millis(1750));
         assert_last_words(*v, &got, ReasonCode::KEEP_ALIVE_TIMEOUT);
     }
+    v311.send(Packet::PingReq);
+    assert_eq!(
+        v311.recv(),
+        Packet::PingResp,
+        "3.1.1 client keeps its own keep-alive"
+    );
     let got = closed_before(&mut equal, start + Duration::from_millis(1750));
     assert_last_words(V5, &got, ReasonCode::KEEP_ALIVE_TIMEOUT);
 }
