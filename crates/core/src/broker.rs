@@ -159,10 +159,8 @@ impl Broker {
 
     /// The session of `client_id`, if one exists.
     pub fn session(&self, client_id: &str) -> Option<Arc<Session>> {
-        lock(&self.sessions)
-            .iter()
-            .find(|(k, _)| k.as_str() == client_id)
-            .map(|(_, v)| v.clone())
+        let key = MqttString::new(client_id).ok()?;
+        lock(&self.sessions).get(&key).cloned()
     }
 
     /// Number of subscriptions in the trie.
@@ -487,7 +485,18 @@ impl Broker {
     }
 
     /// Asks `tick` to look at `session` at `at`.
+    ///
+    /// A session has at most one check pending unless a new one is earlier: a client that
+    /// connects and disconnects over and over cannot grow the schedule (a pending check that
+    /// finds nothing due schedules the next one itself).
     pub(crate) fn schedule(&self, session: &Arc<Session>, at: Instant) {
+        {
+            let mut st = session.lock();
+            if st.next_check.is_some_and(|pending| pending <= at) {
+                return;
+            }
+            st.next_check = Some(at);
+        }
         let seq = self.next_id();
         lock(&self.schedule).push(Reverse(Due {
             at,
@@ -511,6 +520,12 @@ impl Broker {
             if let Some(Reverse(d)) = due
                 && let Some(session) = d.session.upgrade()
             {
+                {
+                    let mut st = session.lock();
+                    if st.next_check == Some(d.at) {
+                        st.next_check = None;
+                    }
+                }
                 self.check_offline_session(&session, now);
             }
         }
@@ -519,7 +534,7 @@ impl Broker {
     /// Fires the will of an offline session whose delay ran out, and ends the session if its
     /// expiry ran out (which also fires a will still waiting) [MQTT-3.1.2-8].
     fn check_offline_session(&self, session: &Arc<Session>, now: Instant) {
-        let (will, expired, expires_at) = {
+        let (will, expired, next) = {
             let mut st = session.lock();
             let Some(since) = st.disconnected_at.filter(|_| st.connection.is_none()) else {
                 return;
@@ -535,16 +550,24 @@ impl Broker {
             } else {
                 None
             };
+            // What is due next: a will still waiting, or the session's expiry.
+            let will_at = st
+                .will
+                .as_ref()
+                .map(|w| since + Duration::from_secs(u64::from(w.delay_secs)));
             let expires_at = (!expired && st.expiry_secs != u32::MAX).then(|| since + expiry);
-            (will, expired, expires_at)
+            let next = match (will_at, expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (will, expired, next)
         };
         if let Some(w) = will {
             self.publish(w.msg, now);
         }
         if expired {
             self.end_session(session, now);
-        } else if let Some(at) = expires_at {
-            // The will fired first; look again when the session expires.
+        } else if let Some(at) = next {
             self.schedule(session, at);
         }
     }
@@ -599,5 +622,39 @@ impl Broker {
         } else if let Some(at) = next_check {
             self.schedule(session, at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Connection;
+    use halyard_codec::{Connect, ConnectProperties, Packet, ProtocolVersion};
+
+    #[test]
+    fn reconnecting_over_and_over_does_not_grow_the_schedule() {
+        let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
+        let now = Instant::now();
+        for i in 0..1000u64 {
+            let t = now + Duration::from_millis(i);
+            let mut conn = Connection::new(broker.clone(), t);
+            let properties = ConnectProperties {
+                session_expiry_interval: Some(86_400),
+                ..ConnectProperties::default()
+            };
+            let connect = Connect {
+                protocol: ProtocolVersion::V5,
+                clean_start: false,
+                keep_alive_secs: 0,
+                properties,
+                client_id: MqttString::new("flapping").unwrap(),
+                will: None,
+                username: None,
+                password: None,
+            };
+            conn.handle_packet(t, Packet::from(connect)).unwrap();
+            let _ = conn.handle_connection_lost(t);
+        }
+        assert_eq!(lock(&broker.schedule).len(), 1);
     }
 }

@@ -85,6 +85,8 @@ pub(crate) struct SessionState {
     /// Session Expiry Interval in force, seconds (`u32::MAX`: never).
     pub(crate) expiry_secs: u32,
     pub(crate) disconnected_at: Option<Instant>,
+    /// When the broker's schedule will next look at this session (see `Broker::schedule`).
+    pub(crate) next_check: Option<Instant>,
     /// Boxed: most sessions have none, and it is the largest field.
     pub(crate) will: Option<Box<PendingWill>>,
     /// Since when the queue has been full (reset once it drains below half), for the
