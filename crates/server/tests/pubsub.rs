@@ -14,7 +14,7 @@ use halyard_codec::{
     Ack, Packet, ProtocolVersion, Publish, QoS, ReasonCode, Subscribe, SubscribeProperties,
     SubscriptionId, SubscriptionOptions, TopicFilter, Unsubscribe, UnsubscribeProperties,
 };
-use harness::{Peer, TestBroker, V3_1_1, V5, WAIT, pid, publish};
+use harness::{Peer, TestBroker, V3_1_1, V5, WAIT, collect, pid, publish, send_publish};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -80,72 +80,9 @@ fn unsubscribe_all(p: &mut Peer, id: u16, filters: &[&str]) -> Vec<ReasonCode> {
     }
 }
 
-/// Sends `msg` and completes the publisher's side of its QoS flow. Returns the reason code of
-/// the PUBACK or PUBREC (SUCCESS for QoS 0, and always on 3.1.1, which has none).
-fn send_publish(p: &mut Peer, msg: Publish) -> ReasonCode {
-    let qos = msg.qos;
-    let id = msg.packet_id;
-    p.send(msg);
-    match qos {
-        QoS::AtMostOnce => ReasonCode::SUCCESS,
-        QoS::AtLeastOnce => match p.recv() {
-            Packet::PubAck(a) if Some(a.packet_id) == id => a.reason_code,
-            other => panic!("expected PUBACK for {id:?}, got {other:?}"),
-        },
-        QoS::ExactlyOnce => {
-            let rc = match p.recv() {
-                Packet::PubRec(a) if Some(a.packet_id) == id => a.reason_code,
-                other => panic!("expected PUBREC for {id:?}, got {other:?}"),
-            };
-            if !rc.is_error() {
-                p.send(Packet::PubRel(Ack::new(id.unwrap())));
-                match p.recv() {
-                    Packet::PubComp(a) if Some(a.packet_id) == id => {}
-                    other => panic!("expected PUBCOMP for {id:?}, got {other:?}"),
-                }
-            }
-            rc
-        }
-    }
-}
-
 /// Publishes `payload` to `t` at `qos` and completes the flow.
 fn pub_msg(p: &mut Peer, t: &str, payload: &[u8], qos: QoS, id: u16) -> ReasonCode {
     send_publish(p, publish(t, payload, qos, id))
-}
-
-/// Reads `n` PUBLISH packets, acknowledging each as its QoS requires (PUBACK; PUBREC, then
-/// PUBCOMP for its PUBREL); returns them in arrival order once every flow is complete.
-fn collect(p: &mut Peer, n: usize) -> Vec<Publish> {
-    let mut got = Vec::new();
-    let mut awaiting_rel = HashSet::new();
-    while got.len() < n || !awaiting_rel.is_empty() {
-        match p.recv() {
-            Packet::Publish(m) => {
-                assert!(got.len() < n, "more than {n} PUBLISH packets: {m:?}");
-                match m.qos {
-                    QoS::AtMostOnce => assert_eq!(m.packet_id, None),
-                    QoS::AtLeastOnce => p.send(Packet::PubAck(Ack::new(m.packet_id.unwrap()))),
-                    QoS::ExactlyOnce => {
-                        let id = m.packet_id.unwrap();
-                        assert!(awaiting_rel.insert(id), "packet id {id} reused in flight");
-                        p.send(Packet::PubRec(Ack::new(id)));
-                    }
-                }
-                got.push(m);
-            }
-            Packet::PubRel(a) => {
-                assert!(
-                    awaiting_rel.remove(&a.packet_id),
-                    "PUBREL for {} not awaited",
-                    a.packet_id
-                );
-                p.send(Packet::PubComp(Ack::new(a.packet_id)));
-            }
-            other => panic!("expected PUBLISH or PUBREL, got {other:?}"),
-        }
-    }
-    got
 }
 
 fn topics(msgs: &[Publish]) -> Vec<String> {

@@ -14,8 +14,8 @@ use halyard_codec::{
     Ack, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscribe,
     SubscribeProperties, SubscriptionOptions, TopicFilter,
 };
-use harness::{Peer, TestBroker, V3_1_1, V5, pid, publish};
-use std::collections::{BTreeSet, HashSet};
+use harness::{Peer, TestBroker, V3_1_1, V5, collect, pid, publish};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const VERSIONS: [ProtocolVersion; 2] = [V3_1_1, V5];
@@ -87,35 +87,6 @@ fn send_publish(p: &mut Peer, msg: Publish) {
             }
         }
     }
-}
-
-/// Reads `n` PUBLISH packets, completing each one's QoS flow; returns them in arrival order.
-fn collect(p: &mut Peer, n: usize) -> Vec<Publish> {
-    let mut got = Vec::new();
-    let mut awaiting_rel = HashSet::new();
-    while got.len() < n || !awaiting_rel.is_empty() {
-        match p.recv() {
-            Packet::Publish(m) => {
-                assert!(got.len() < n, "more than {n} PUBLISH packets: {m:?}");
-                match m.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => p.send(Packet::PubAck(Ack::new(m.packet_id.unwrap()))),
-                    QoS::ExactlyOnce => {
-                        let id = m.packet_id.unwrap();
-                        awaiting_rel.insert(id);
-                        p.send(Packet::PubRec(Ack::new(id)));
-                    }
-                }
-                got.push(m);
-            }
-            Packet::PubRel(a) => {
-                assert!(awaiting_rel.remove(&a.packet_id));
-                p.send(Packet::PubComp(Ack::new(a.packet_id)));
-            }
-            other => panic!("expected PUBLISH or PUBREL, got {other:?}"),
-        }
-    }
-    got
 }
 
 /// Reads PUBLISH packets up to and including the sentinel; returns those before it.

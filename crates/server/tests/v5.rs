@@ -15,8 +15,8 @@ use halyard_codec::{
     Ack, ConnAck, Connect, MqttString, Packet, PayloadFormat, Publish, QoS, ReasonCode, Subscribe,
     SubscribeProperties, SubscriptionId, SubscriptionOptions, TopicFilter, TopicName,
 };
-use harness::{Peer, TestBroker, V3_1_1, V5, connect, pid, publish, topic};
-use std::collections::{BTreeSet, HashSet};
+use harness::{Peer, TestBroker, V3_1_1, V5, collect, connect, pid, publish, send_publish, topic};
+use std::collections::BTreeSet;
 use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
@@ -61,66 +61,8 @@ fn qos(q: QoS) -> SubscriptionOptions {
     SubscriptionOptions::with_qos(q)
 }
 
-/// Sends `msg` and completes the publisher's side of its QoS flow; returns the reason code
-/// of the PUBACK or PUBREC (SUCCESS for QoS 0).
-fn send_publish(p: &mut Peer, msg: Publish) -> ReasonCode {
-    let q = msg.qos;
-    let id = msg.packet_id;
-    p.send(msg);
-    match q {
-        QoS::AtMostOnce => ReasonCode::SUCCESS,
-        QoS::AtLeastOnce => match p.recv() {
-            Packet::PubAck(a) if Some(a.packet_id) == id => a.reason_code,
-            other => panic!("expected PUBACK for {id:?}, got {other:?}"),
-        },
-        QoS::ExactlyOnce => {
-            let rc = match p.recv() {
-                Packet::PubRec(a) if Some(a.packet_id) == id => a.reason_code,
-                other => panic!("expected PUBREC for {id:?}, got {other:?}"),
-            };
-            if !rc.is_error() {
-                p.send(Packet::PubRel(Ack::new(id.unwrap())));
-                match p.recv() {
-                    Packet::PubComp(a) if Some(a.packet_id) == id => {}
-                    other => panic!("expected PUBCOMP for {id:?}, got {other:?}"),
-                }
-            }
-            rc
-        }
-    }
-}
-
 fn pub_msg(p: &mut Peer, t: &str, payload: &[u8], q: QoS, id: u16) -> ReasonCode {
     send_publish(p, publish(t, payload, q, id))
-}
-
-/// Reads `n` PUBLISH packets, completing each one's QoS flow; returns them in arrival order.
-fn collect(p: &mut Peer, n: usize) -> Vec<Publish> {
-    let mut got = Vec::new();
-    let mut awaiting_rel = HashSet::new();
-    while got.len() < n || !awaiting_rel.is_empty() {
-        match p.recv() {
-            Packet::Publish(m) => {
-                assert!(got.len() < n, "more than {n} PUBLISH packets: {m:?}");
-                match m.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => p.send(Packet::PubAck(Ack::new(m.packet_id.unwrap()))),
-                    QoS::ExactlyOnce => {
-                        let id = m.packet_id.unwrap();
-                        awaiting_rel.insert(id);
-                        p.send(Packet::PubRec(Ack::new(id)));
-                    }
-                }
-                got.push(m);
-            }
-            Packet::PubRel(a) => {
-                assert!(awaiting_rel.remove(&a.packet_id));
-                p.send(Packet::PubComp(Ack::new(a.packet_id)));
-            }
-            other => panic!("expected PUBLISH or PUBREL, got {other:?}"),
-        }
-    }
-    got
 }
 
 fn payloads(msgs: &[Publish]) -> Vec<String> {
