@@ -27,6 +27,8 @@ pub struct CapacityConfig {
     /// Local addresses to connect from, in turn (e.g. 127.0.0.1, 127.0.0.2, ...), so that
     /// more connections fit than one address has ports; empty: the system's choice.
     pub sources: Vec<IpAddr>,
+    /// The keep-alive each connection asks for, seconds (0: off).
+    pub keep_alive_secs: u16,
     /// How long to hold the connections once open (memory is measured at the end).
     pub hold: Duration,
     /// The broker's process id, to read its resident memory.
@@ -102,9 +104,16 @@ pub async fn run_capacity(cfg: CapacityConfig) -> std::io::Result<CapacityReport
             .then(|| cfg.sources.get(i % cfg.sources.len()))
             .flatten()
             .copied();
-        let (target, version) = (cfg.target, cfg.version);
+        let (target, version, keep_alive) = (cfg.target, cfg.version, cfg.keep_alive_secs);
         tasks.push(tokio::spawn(async move {
-            let c = MqttConn::connect(target, source, &format!("hb-{run}-c{i}"), version, 0).await;
+            let c = MqttConn::connect(
+                target,
+                source,
+                &format!("hb-{run}-c{i}"),
+                version,
+                keep_alive,
+            )
+            .await;
             drop(permit);
             c.map(|c| (c, Instant::now()))
         }));

@@ -13,22 +13,25 @@ use crate::session::{Delivery, Enqueued, PendingWill, Session};
 use crate::stats::Stats;
 use crate::trie::{Match, Subscriber, SubscriptionTrie};
 use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter};
+use std::borrow::Borrow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// A session to look at again at a given time (its will delay or expiry may have run out).
+/// The time is milliseconds since the broker started, which keeps an entry to 16 bytes.
 struct Due {
-    at: Instant,
-    seq: u64,
+    at_ms: u64,
     session: Weak<Session>,
 }
 
 impl PartialEq for Due {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.at_ms == other.at_ms
     }
 }
 impl Eq for Due {}
@@ -39,9 +42,40 @@ impl PartialOrd for Due {
 }
 impl Ord for Due {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+        self.at_ms.cmp(&other.at_ms)
     }
 }
+
+/// A registry entry: a session, found by its client identifier, which the session holds
+/// (so the identifier is not stored twice for every client).
+#[derive(Debug, Clone)]
+struct ByClientId(Arc<Session>);
+
+impl ByClientId {
+    fn key(&self) -> &str {
+        self.0.client_id().as_str()
+    }
+}
+
+impl Borrow<str> for ByClientId {
+    fn borrow(&self) -> &str {
+        self.key()
+    }
+}
+
+impl Hash for ByClientId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for ByClientId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ByClientId {}
 
 /// What publishing a message did.
 #[derive(Debug, Default)]
@@ -67,15 +101,17 @@ pub struct Broker {
     auth: AuthHooks,
     trie: RwLock<SubscriptionTrie>,
     retained: RwLock<RetainedTree>,
-    sessions: Mutex<HashMap<MqttString, Arc<Session>, foldhash::fast::RandomState>>,
+    sessions: Mutex<HashSet<ByClientId, foldhash::fast::RandomState>>,
     schedule: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// The origin of the schedule's times.
+    epoch: Instant,
     next_id: AtomicU64,
     id_salt: u64,
 }
 
 impl std::fmt::Debug for Due {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Due({:?})", self.at)
+        write!(f, "Due({:?})", self.at_ms)
     }
 }
 
@@ -106,6 +142,7 @@ impl Broker {
             retained: RwLock::default(),
             sessions: Mutex::default(),
             schedule: Mutex::default(),
+            epoch: Instant::now(),
             next_id: AtomicU64::new(1),
             id_salt,
         })
@@ -146,9 +183,18 @@ impl Broker {
             let n = self.next_id() ^ self.id_salt;
             let id = MqttString::try_from(format!("halyard-{n:016x}")).unwrap_or_default();
             // Unique among the sessions that exist [MQTT-3.2.2-16].
-            if !lock(&self.sessions).contains_key(&id) {
+            if !lock(&self.sessions).contains(id.as_str()) {
                 return id;
             }
+        }
+    }
+
+    /// Wakes the connection attached to every session (at shutdown, so that parked
+    /// connections notice it).
+    pub fn wake_connections(&self) {
+        let all: Vec<Arc<Session>> = lock(&self.sessions).iter().map(|e| e.0.clone()).collect();
+        for s in all {
+            s.wake_now();
         }
     }
 
@@ -159,8 +205,7 @@ impl Broker {
 
     /// The session of `client_id`, if one exists.
     pub fn session(&self, client_id: &str) -> Option<Arc<Session>> {
-        let key = MqttString::new(client_id).ok()?;
-        lock(&self.sessions).get(&key).cloned()
+        lock(&self.sessions).get(client_id).map(|e| e.0.clone())
     }
 
     /// Number of subscriptions in the trie.
@@ -381,14 +426,14 @@ impl Broker {
         &self,
         client_id: &MqttString,
         clean_start: bool,
-        generation: u64,
+        generation: NonZeroU64,
         now: Instant,
     ) -> Opened {
         let mut wills = Vec::new();
         let mut ended = None;
         let opened = {
             let mut registry = lock(&self.sessions);
-            let existing = registry.get(client_id).cloned();
+            let existing = registry.get(client_id.as_str()).map(|e| e.0.clone());
             // A session whose expiry is 0 ends with the connection being taken over, so it
             // cannot be resumed [MQTT-3.1.2-6] [MQTT-4.1.0-2].
             let resumable = existing.as_ref().is_some_and(|s| {
@@ -431,10 +476,11 @@ impl Broker {
                         old.wake();
                         ended = Some(old);
                     }
+                    // A plain copy of the identifier: a clone would add a shared header.
                     let session =
-                        Arc::new(Session::new(SessionId(self.next_id()), client_id.clone()));
+                        Arc::new(Session::new(SessionId(self.next_id()), client_id.compact()));
                     session.lock().connection = Some(generation);
-                    registry.insert(client_id.clone(), session.clone());
+                    registry.replace(ByClientId(session.clone()));
                     Opened {
                         session,
                         present: false,
@@ -456,11 +502,12 @@ impl Broker {
     pub(crate) fn end_session(&self, session: &Arc<Session>, now: Instant) {
         {
             let mut registry = lock(&self.sessions);
+            let key = session.client_id().as_str();
             if registry
-                .get(session.client_id())
-                .is_some_and(|s| Arc::ptr_eq(s, session))
+                .get(key)
+                .is_some_and(|e| Arc::ptr_eq(&e.0, session))
             {
-                registry.remove(session.client_id());
+                registry.remove(key);
             }
         }
         let will = session.lock().will.take();
@@ -490,17 +537,20 @@ impl Broker {
     /// connects and disconnects over and over cannot grow the schedule (a pending check that
     /// finds nothing due schedules the next one itself).
     pub(crate) fn schedule(&self, session: &Arc<Session>, at: Instant) {
+        // Rounded up, so that nothing is looked at early; never 0 (which means "none").
+        let since = at.saturating_duration_since(self.epoch);
+        let at_ms = u64::try_from(since.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .max(1);
         {
             let mut st = session.lock();
-            if st.next_check.is_some_and(|pending| pending <= at) {
+            if st.next_check != 0 && st.next_check <= at_ms {
                 return;
             }
-            st.next_check = Some(at);
+            st.next_check = at_ms;
         }
-        let seq = self.next_id();
         lock(&self.schedule).push(Reverse(Due {
-            at,
-            seq,
+            at_ms,
             session: Arc::downgrade(session),
         }));
     }
@@ -508,12 +558,14 @@ impl Broker {
     /// Publishes delayed wills and ends expired sessions that are due at `now`. Returns when
     /// it next has work, so the caller can sleep until then.
     pub fn tick(&self, now: Instant) -> Option<Instant> {
+        let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
         loop {
             let due = {
                 let mut schedule = lock(&self.schedule);
                 match schedule.peek() {
-                    Some(Reverse(d)) if d.at <= now => schedule.pop(),
-                    Some(Reverse(d)) => return Some(d.at),
+                    Some(Reverse(d)) if d.at_ms <= now_ms => schedule.pop(),
+                    Some(Reverse(d)) => return Some(self.epoch + Duration::from_millis(d.at_ms)),
                     None => return None,
                 }
             };
@@ -522,8 +574,8 @@ impl Broker {
             {
                 {
                     let mut st = session.lock();
-                    if st.next_check == Some(d.at) {
-                        st.next_check = None;
+                    if st.next_check == d.at_ms {
+                        st.next_check = 0;
                     }
                 }
                 self.check_offline_session(&session, now);
@@ -577,7 +629,7 @@ impl Broker {
     pub(crate) fn detach(
         &self,
         session: &Arc<Session>,
-        generation: u64,
+        generation: NonZeroU64,
         publish_will: bool,
         now: Instant,
     ) {

@@ -138,10 +138,6 @@ impl InflightWindow {
         }
         taken
     }
-
-    pub(crate) fn clear(&mut self) {
-        *self = InflightWindow::default();
-    }
 }
 
 #[cfg(test)]

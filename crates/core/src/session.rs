@@ -15,6 +15,7 @@ use halyard_codec::{
     MqttString, PacketId, QoS, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -69,36 +70,26 @@ pub(crate) struct PendingWill {
     pub(crate) delay_secs: u32,
 }
 
-/// The mutable part of a session.
+/// What a session carries only while messages flow: the queue, the in-flight window, the
+/// inbound QoS 2 identifiers. Allocated on first use and released once it empties out while
+/// the client is idle ([`SessionState::trim`]), so that an idle session holds none of it.
 #[derive(Debug, Default)]
-pub(crate) struct SessionState {
-    pub(crate) subscriptions: HashMap<Box<str>, StoredSubscription, foldhash::fast::RandomState>,
+pub(crate) struct Traffic {
     pub(crate) queue: VecDeque<Delivery>,
     pub(crate) queue_bytes: usize,
     pub(crate) inflight: InflightWindow,
     pub(crate) incoming_qos2: HashSet<u16, foldhash::fast::RandomState>,
     next_packet_id: u16,
-    /// The generation of the attached connection, if any.
-    pub(crate) connection: Option<u64>,
-    /// A request for the attached connection to close with this reason.
-    pub(crate) kick: Option<(u64, ReasonCode)>,
-    /// Session Expiry Interval in force, seconds (`u32::MAX`: never).
-    pub(crate) expiry_secs: u32,
-    pub(crate) disconnected_at: Option<Instant>,
-    /// When the broker's schedule will next look at this session (see `Broker::schedule`).
-    pub(crate) next_check: Option<Instant>,
-    /// Boxed: most sessions have none, and it is the largest field.
-    pub(crate) will: Option<Box<PendingWill>>,
     /// Since when the queue has been full (reset once it drains below half), for the
     /// slow-consumer rule.
     pub(crate) full_since: Option<Instant>,
-    /// When the attached connection last took messages from the queue.
-    pub(crate) last_drain: Option<Instant>,
-    /// Set once the session is discarded; nothing is queued to it after that.
-    pub(crate) ended: bool,
 }
 
-impl SessionState {
+impl Traffic {
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.inflight.len() == 0 && self.incoming_qos2.is_empty()
+    }
+
     /// The next packet identifier not used by an in-flight message.
     pub(crate) fn allocate_packet_id(&mut self) -> Option<PacketId> {
         for _ in 0..=u16::MAX {
@@ -120,6 +111,60 @@ impl SessionState {
         Some(d)
     }
 
+    /// Queues a delivery and counts its bytes.
+    pub(crate) fn push(&mut self, d: Delivery) {
+        self.queue_bytes += d.msg.cost_bytes();
+        self.queue.push_back(d);
+    }
+}
+
+/// The mutable part of a session.
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    pub(crate) subscriptions: HashMap<Box<str>, StoredSubscription, foldhash::fast::RandomState>,
+    /// Boxed: see [`Traffic`].
+    traffic: Option<Box<Traffic>>,
+    /// The generation of the attached connection, if any.
+    pub(crate) connection: Option<NonZeroU64>,
+    /// A request for the attached connection to close with this reason.
+    pub(crate) kick: Option<(NonZeroU64, ReasonCode)>,
+    /// Session Expiry Interval in force, seconds (`u32::MAX`: never).
+    pub(crate) expiry_secs: u32,
+    pub(crate) disconnected_at: Option<Instant>,
+    /// When the broker's schedule will next look at this session, in the schedule's
+    /// milliseconds; 0: no check pending (see `Broker::schedule`).
+    pub(crate) next_check: u64,
+    /// Boxed: most sessions have none, and it is the largest field.
+    pub(crate) will: Option<Box<PendingWill>>,
+    /// When the attached connection last took messages from the queue.
+    pub(crate) last_drain: Option<Instant>,
+    /// Set once the session is discarded; nothing is queued to it after that.
+    pub(crate) ended: bool,
+}
+
+impl SessionState {
+    /// The traffic state, allocated if the session had none.
+    pub(crate) fn traffic(&mut self) -> &mut Traffic {
+        self.traffic.get_or_insert_default()
+    }
+
+    /// The traffic state, if there is any.
+    pub(crate) fn traffic_if_any(&self) -> Option<&Traffic> {
+        self.traffic.as_deref()
+    }
+
+    /// Messages waiting in the queue.
+    pub(crate) fn queue_len(&self) -> usize {
+        self.traffic.as_ref().map_or(0, |t| t.queue.len())
+    }
+
+    /// Releases the traffic state if nothing is queued or in flight.
+    pub(crate) fn trim(&mut self) {
+        if self.traffic.as_ref().is_some_and(|t| t.is_empty()) {
+            self.traffic = None;
+        }
+    }
+
     /// Takes out the deliveries another member of their shared subscription may take over
     /// (section 4.8.2), for which `has_taker` says another member exists: those not yet
     /// sent, and QoS 1 ones sent but not acknowledged. QoS 2 messages already sent stay: they
@@ -130,31 +175,31 @@ impl SessionState {
     ) -> Vec<Delivery> {
         let takeable = |d: &Delivery| d.shared.as_ref().is_some_and(&has_taker);
         let mut taken = Vec::new();
+        let Some(t) = self.traffic.as_deref_mut() else {
+            return taken;
+        };
         taken.extend(
-            self.inflight
+            t.inflight
                 .take_where(|e| takeable(&e.delivery) && e.delivery.qos == QoS::AtLeastOnce)
                 .into_iter()
                 .map(|e| e.delivery),
         );
-        let mut queue = VecDeque::with_capacity(self.queue.len());
-        for d in self.queue.drain(..) {
+        let mut queue = VecDeque::with_capacity(t.queue.len());
+        for d in t.queue.drain(..) {
             if takeable(&d) {
-                self.queue_bytes = self.queue_bytes.saturating_sub(d.msg.cost_bytes());
+                t.queue_bytes = t.queue_bytes.saturating_sub(d.msg.cost_bytes());
                 taken.push(d);
             } else {
                 queue.push_back(d);
             }
         }
-        self.queue = queue;
+        t.queue = queue;
         taken
     }
 
     /// Drops everything queued or in flight (a clean start, or the end of the session).
     pub(crate) fn clear_messages(&mut self) {
-        self.queue.clear();
-        self.queue_bytes = 0;
-        self.inflight.clear();
-        self.incoming_qos2.clear();
+        self.traffic = None;
     }
 }
 
@@ -236,7 +281,7 @@ impl Session {
 
     /// Messages waiting in the queue (for tests and metrics).
     pub fn queued_len(&self) -> usize {
-        self.lock().queue.len()
+        self.lock().queue_len()
     }
 
     /// Registers the waker of the attached connection's task. Messages queued before it was
@@ -263,6 +308,19 @@ impl Session {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_ref()
+        {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Wakes the attached connection even if a wake-up is already pending (for keep-alive
+    /// checks and shutdown, which the pending one may have been handled before).
+    pub(crate) fn wake_now(&self) {
+        if let Some(w) = self
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
         {
             w.wake_by_ref();
         }
@@ -305,7 +363,8 @@ impl Session {
         stats: &Stats,
         may_wait: bool,
     ) -> Enqueued {
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         if st.ended {
             return Enqueued::Skipped;
         }
@@ -321,11 +380,12 @@ impl Session {
             cfg.max_queued_messages
         };
         let cost = d.msg.cost_bytes();
-        if st.queue.len() >= limit || st.queue_bytes + cost > cfg.max_queued_bytes {
+        let t = st.traffic.get_or_insert_default();
+        if t.queue.len() >= limit || t.queue_bytes + cost > cfg.max_queued_bytes {
             let mut kick = false;
             let mut wait = false;
             if online {
-                let since = *st.full_since.get_or_insert(now);
+                let since = *t.full_since.get_or_insert(now);
                 let timeout = Duration::from_secs(u64::from(cfg.slow_consumer_timeout_secs));
                 kick = now.duration_since(since) >= timeout;
                 if kick && let Some(generation) = st.connection {
@@ -337,7 +397,7 @@ impl Session {
                         .last_drain
                         .is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_DRAIN);
             }
-            drop(st);
+            drop(guard);
             if kick {
                 self.wake();
             }
@@ -347,18 +407,16 @@ impl Session {
             Stats::add(&stats.dropped_queue_full, 1);
             return Enqueued::Dropped;
         }
-        st.queue_bytes += cost;
         if !online {
             // It may wait here for long: not as a slice of its publisher's read buffer.
-            let d = Delivery {
+            t.push(Delivery {
                 msg: Arc::new(d.msg.compact()),
                 ..d
-            };
-            st.queue.push_back(d);
+            });
         } else {
-            st.queue.push_back(d);
+            t.push(d);
         }
-        drop(st);
+        drop(guard);
         if online {
             self.wake();
         }

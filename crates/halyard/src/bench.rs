@@ -53,6 +53,9 @@ pub(crate) struct BenchArgs {
     /// Connect from 127.0.0.1 .. 127.0.0.N in turn (connections scenario).
     #[arg(long, default_value_t = 1)]
     sources: u8,
+    /// Keep-alive each connection asks for, seconds; 0 turns it off (connections scenario).
+    #[arg(long, default_value_t = 60)]
+    keep_alive: u16,
     /// Seconds to hold the connections open (connections scenario).
     #[arg(long, default_value_t = 2.0)]
     hold: f64,
@@ -111,6 +114,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             } else {
                 Vec::new()
             },
+            keep_alive_secs: args.keep_alive,
             hold: Duration::from_secs_f64(args.hold),
             broker_pid: args.broker_pid,
             progress: args.progress,

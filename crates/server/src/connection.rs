@@ -1,51 +1,203 @@
-//! One task per connection: moves bytes between the socket and the connection's state
-//! machine, and time and wake-ups into it.
+//! A connection: bytes between its socket and its state machine, time and wake-ups into it.
 //!
-//! The task reads only when the socket is readable and the transmit buffer is small (a
-//! client that does not read its acknowledgements is slowed by TCP, not buffered without
-//! bound), writes whatever the state machine queued, and sleeps until the keep-alive or
-//! CONNECT deadline. Buffers are released whenever they are empty, so an idle connection
-//! holds no read or write buffer.
+//! A connection runs as a task only while it has work. When it is idle (connected, nothing
+//! to write, nothing half-read, not waiting for room to publish) the task ends and the
+//! connection is *parked* in its [`ConnectionHandle`]: the socket and the
+//! `halyard_core::Connection`, no task, no buffers, no timer. The handle is the waker the
+//! socket's readiness, the session's queue and the broker's keep-alive schedule wake; the
+//! first wake-up spawns a task again. This keeps an idle connection to its socket
+//! registration, its state and its session (docs/performance.md has the figures).
+//!
+//! While it runs, the task reads only when the socket is readable and the transmit buffer
+//! is small (a client that does not read its acknowledgements is slowed by TCP, not buffered
+//! without bound), writes whatever the state machine queued, and sleeps until the keep-alive
+//! or CONNECT deadline.
 
-use crate::config::ServerLimits;
+use crate::keepalive::WheelLink;
+use crate::shared::Shared;
 use bytes::{Buf, BytesMut};
 use halyard_codec::decode;
-use halyard_core::{Broker, Close, CloseReason, Connection};
+use halyard_core::{Close, CloseReason, Connection};
+use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::task::{Wake, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
-/// How much room to make before each read.
+/// How much room to make before a read, once reads fill what they are given.
 const READ_CHUNK: usize = 16 * 1024;
+/// How much room to make before a read otherwise: a connection that sends a packet now and
+/// then (a CONNECT, a PINGREQ) need not take 16 KiB for it, even briefly, since thousands of
+/// them doing so at once is megabytes.
+const SMALL_READ: usize = 1024;
 /// Stop reading while this much is waiting to be written.
 const TX_PAUSE_READING: usize = 256 * 1024;
 
-/// Wakes the connection task when messages are queued for its session.
-struct NotifyWaker(Notify);
+/// What a parked connection keeps: its socket and its state machine.
+struct Parked {
+    stream: TcpStream,
+    conn: Connection,
+}
 
-impl Wake for NotifyWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.notify_one();
+enum Slot {
+    /// A task runs the connection; `woken` records a wake-up it has not seen yet, `task` is
+    /// its waker while it waits.
+    Running { woken: bool, task: Option<Waker> },
+    /// No task: the first wake-up spawns one.
+    Parked(Parked),
+    /// The connection is over.
+    Closed,
+}
+
+/// The one handle of a connection, shared by whatever may wake it.
+pub(crate) struct ConnectionHandle {
+    shared: Arc<Shared>,
+    state: Mutex<HandleState>,
+}
+
+pub(crate) struct HandleState {
+    slot: Slot,
+    /// The keep-alive wheel's link (see `keepalive`).
+    pub(crate) wheel: WheelLink,
+}
+
+impl ConnectionHandle {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HandleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.notify_one();
+
+    /// Ready once a wake-up came since the last call (for the running task).
+    fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        match &mut state.slot {
+            Slot::Running { woken, task } => {
+                if std::mem::take(woken) {
+                    *task = None;
+                    Poll::Ready(())
+                } else {
+                    if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                        *task = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Parks an idle connection unless something is already waiting for it; gives it back
+    /// to keep running in that case.
+    fn try_park(self: &Arc<Self>, mut parked: Parked) -> Option<Parked> {
+        parked.conn.park();
+        let keep_alive = parked.conn.keep_alive_deadline();
+        // Ask for the socket's next readiness on this handle's waker; data that is already
+        // there means no parking.
+        let waker = Waker::from(self.clone());
+        if parked
+            .stream
+            .poll_read_ready(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            return Some(parked);
+        }
+        let mut state = self.lock();
+        match &mut state.slot {
+            Slot::Running { woken: true, .. } => {
+                // Woken since the task last looked: keep running.
+                state.slot = Slot::Running {
+                    woken: false,
+                    task: None,
+                };
+                Some(parked)
+            }
+            _ => {
+                state.slot = Slot::Parked(parked);
+                if let Some(deadline) = keep_alive {
+                    self.shared
+                        .keep_alive
+                        .insert(self, &mut state.wheel, deadline);
+                }
+                None
+            }
+        }
+    }
+
+    fn close(&self) {
+        self.lock().slot = Slot::Closed;
+        self.shared.connection_closed();
     }
 }
 
-pub(crate) async fn run_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    broker: Arc<Broker>,
-    limits: ServerLimits,
-    shutdown: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let mut conn = Connection::new(broker, Instant::now());
-    let close = drive(&stream, &mut conn, &limits, shutdown).await;
-    flush(&stream, &mut conn).await;
+impl Wake for ConnectionHandle {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut state = self.lock();
+        match &mut state.slot {
+            Slot::Running { woken, task } => {
+                *woken = true;
+                let task = task.take();
+                drop(state);
+                if let Some(t) = task {
+                    t.wake();
+                }
+            }
+            Slot::Parked(_) => {
+                let Slot::Parked(parked) = std::mem::replace(
+                    &mut state.slot,
+                    Slot::Running {
+                        woken: false,
+                        task: None,
+                    },
+                ) else {
+                    return;
+                };
+                drop(state);
+                self.shared.runtime.spawn(run(self.clone(), parked));
+            }
+            Slot::Closed => {}
+        }
+    }
+}
+
+/// Starts serving a new connection.
+pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    tracing::debug!(%peer, "connection accepted");
+    let conn = Connection::new(shared.broker.clone(), Instant::now());
+    let handle = Arc::new(ConnectionHandle {
+        shared: shared.clone(),
+        state: Mutex::new(HandleState {
+            slot: Slot::Running {
+                woken: false,
+                task: None,
+            },
+            wheel: WheelLink::default(),
+        }),
+    });
+    shared.runtime.spawn(run(handle, Parked { stream, conn }));
+}
+
+/// Runs the connection until it parks or closes.
+async fn run(handle: Arc<ConnectionHandle>, mut p: Parked) {
+    let close = loop {
+        match drive(&p.stream, &mut p.conn, &handle).await {
+            Step::Park => match handle.try_park(p) {
+                None => return,
+                Some(back) => p = back,
+            },
+            Step::Close(close) => break close,
+        }
+    };
+    flush(&p.stream, &mut p.conn).await;
+    let Parked { stream, conn } = p;
+    // Not kept while parked (it would cost every idle connection 32 bytes); a connection
+    // already reset by its peer has none to give.
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "-".to_owned(), |a| a.to_string());
     linger(stream).await;
     let client = conn.client_id().unwrap_or("-");
     match &close.reason {
@@ -56,22 +208,46 @@ pub(crate) async fn run_connection(
             tracing::info!(%peer, client, reason = close.reason.label(), "connection closed: {}", close.reason);
         }
     }
+    drop(conn);
+    handle.close();
 }
 
-/// Runs the connection until it closes; returns why.
-async fn drive(
-    stream: &TcpStream,
-    conn: &mut Connection,
-    limits: &ServerLimits,
-    mut shutdown: watch::Receiver<bool>,
-) -> Close {
-    let notify = Arc::new(NotifyWaker(Notify::new()));
-    let waker = Waker::from(notify.clone());
-    let mut waker_set = false;
+/// How a run of the connection ended.
+enum Step {
+    /// Nothing to do: park until woken.
+    Park,
+    /// Over, for this reason.
+    Close(Close),
+}
+
+/// Runs the connection until it closes (returns why) or has nothing to do.
+async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<ConnectionHandle>) -> Step {
+    let shared = &handle.shared;
+    let mut shutdown = shared.shutdown.clone();
+    let mut waker_set = conn.is_active();
     let connect_deadline =
-        tokio::time::Instant::now() + Duration::from_secs(limits.connect_timeout_secs);
+        tokio::time::Instant::now() + Duration::from_secs(shared.limits.connect_timeout_secs);
     let mut rx = BytesMut::new();
+    // Whether the last read filled the room it had (then the next gets a full chunk).
+    let mut busy = false;
+    if conn.is_active() {
+        // Back from parking: whatever woke it (the socket, the session's queue, the
+        // keep-alive schedule) is looked at once without waiting.
+        let now = Instant::now();
+        if let Err(close) = conn
+            .poll_deliveries(now)
+            .and_then(|()| conn.handle_timeout(now))
+        {
+            return Step::Close(close);
+        }
+        if read_available(stream, &mut rx, &mut busy).is_err() {
+            return Step::Close(conn.handle_connection_lost(Instant::now()));
+        }
+    }
     loop {
+        if shared.is_shutting_down() {
+            return Step::Close(conn.handle_shutdown(Instant::now()));
+        }
         // Everything complete in the read buffer goes to the state machine.
         let mut handled = 0usize;
         // A client whose last message waits for room in subscribers' queues is not read
@@ -81,15 +257,15 @@ async fn drive(
                 Ok(Some(packet)) => {
                     handled += 1;
                     if let Err(close) = conn.handle_packet(Instant::now(), packet) {
-                        return close;
+                        return Step::Close(close);
                     }
                     if !waker_set && conn.is_active() {
-                        conn.set_waker(waker.clone());
+                        conn.set_waker(Waker::from(handle.clone()));
                         waker_set = true;
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return conn.handle_decode_error(Instant::now(), &e),
+                Err(e) => return Step::Close(conn.handle_decode_error(Instant::now(), &e)),
             }
         }
         if rx.is_empty() {
@@ -105,17 +281,20 @@ async fn drive(
         // left to send.
         loop {
             if try_write(stream, conn).is_err() {
-                return conn.handle_connection_lost(Instant::now());
+                return Step::Close(conn.handle_connection_lost(Instant::now()));
             }
             if !conn.wants_refill() {
                 break;
             }
             if let Err(close) = conn.poll_deliveries(Instant::now()) {
-                return close;
+                return Step::Close(close);
             }
             tokio::task::consume_budget().await;
         }
         conn.shrink_tx();
+        if rx.is_empty() && conn.is_idle() {
+            return Step::Park;
+        }
 
         let deadline = if conn.is_active() {
             let keep_alive = conn.keep_alive_deadline();
@@ -132,43 +311,56 @@ async fn drive(
         let want_write = !conn.tx().is_empty();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => return conn.handle_shutdown(Instant::now()),
-            _ = notify.0.notified() => {
+            _ = shutdown.changed() => return Step::Close(conn.handle_shutdown(Instant::now())),
+            () = poll_fn(|cx| handle.poll_woken(cx)) => {
                 let now = Instant::now();
                 if let Err(close) = conn.poll_deliveries(now).and_then(|()| conn.retry_blocked(now)) {
-                    return close;
+                    return Step::Close(close);
                 }
             }
             r = stream.writable(), if want_write => {
                 if r.is_err() {
-                    return conn.handle_connection_lost(Instant::now());
+                    return Step::Close(conn.handle_connection_lost(Instant::now()));
                 }
             }
             r = stream.readable(), if can_read => {
                 if r.is_err() {
-                    return conn.handle_connection_lost(Instant::now());
+                    return Step::Close(conn.handle_connection_lost(Instant::now()));
                 }
-                if rx.capacity() - rx.len() < READ_CHUNK / 4 {
-                    rx.reserve(READ_CHUNK);
-                }
-                match stream.try_read_buf(&mut rx) {
-                    Ok(0) => return conn.handle_connection_lost(Instant::now()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return conn.handle_connection_lost(Instant::now()),
+                if read_available(stream, &mut rx, &mut busy).is_err() {
+                    return Step::Close(conn.handle_connection_lost(Instant::now()));
                 }
             }
             _ = sleep_until(deadline) => {
                 if !conn.is_active() {
                     // No CONNECT within limits.connect_timeout_secs: close without a word (section 3.1.4).
-                    return Close { reason: CloseReason::ConnectionLost };
+                    return Step::Close(Close { reason: CloseReason::ConnectionLost });
                 }
                 let now = Instant::now();
                 if let Err(close) = conn.retry_blocked(now).and_then(|()| conn.handle_timeout(now)) {
-                    return close;
+                    return Step::Close(close);
                 }
             }
         }
+    }
+}
+
+/// Reads what the socket has without waiting; fails when it is closed or broken. `busy`
+/// says whether the previous read filled its room, and is updated.
+fn read_available(stream: &TcpStream, rx: &mut BytesMut, busy: &mut bool) -> std::io::Result<()> {
+    let chunk = if *busy { READ_CHUNK } else { SMALL_READ };
+    if rx.capacity() - rx.len() < chunk / 4 {
+        rx.reserve(chunk);
+    }
+    let room = rx.capacity() - rx.len();
+    match stream.try_read_buf(rx) {
+        Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(n) => {
+            *busy = n == room;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -227,5 +419,31 @@ async fn linger(mut stream: TcpStream) {
         if n == 0 {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    /// What the two reference counts of an `Arc` add to its value.
+    const ARC_HEADER: usize = 2 * size_of::<usize>();
+
+    /// An idle connection costs its handle, its session, tokio's registration of its socket
+    /// (256 bytes) and a registry entry. The first two are ours: each must stay within one
+    /// 256-byte allocation, or the broker misses its 1 KB per idle connection
+    /// (docs/performance.md).
+    #[test]
+    fn an_idle_connections_handle_and_session_fit_in_256_bytes_each() {
+        assert!(
+            size_of::<super::ConnectionHandle>() + ARC_HEADER <= 256,
+            "handle: {} bytes",
+            size_of::<super::ConnectionHandle>()
+        );
+        assert!(
+            size_of::<halyard_core::Session>() + ARC_HEADER <= 256,
+            "session: {} bytes",
+            size_of::<halyard_core::Session>()
+        );
     }
 }

@@ -9,15 +9,18 @@
 
 mod config;
 mod connection;
+mod keepalive;
 mod listener;
+mod shared;
 
 pub use config::{Config, ListenerConfig, ServerLimits};
 
 use halyard_core::{AuthHooks, Broker};
+use shared::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// A running broker: its bound addresses, and the handle to stop it.
@@ -25,6 +28,7 @@ use tokio::task::JoinSet;
 pub struct RunningServer {
     addrs: Vec<SocketAddr>,
     broker: Arc<Broker>,
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -45,7 +49,12 @@ pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let broker = Broker::new(config.mqtt.clone(), auth);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let shared = Arc::new(Shared::new(
+        broker.clone(),
+        config.limits.clone(),
+        shutdown_rx.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
     for l in &config.listener {
@@ -55,16 +64,16 @@ pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result
         addrs.push(addr);
         tasks.spawn(listener::accept_loop(
             socket,
-            broker.clone(),
-            config.limits.clone(),
-            permits.clone(),
+            shared.clone(),
             shutdown_rx.clone(),
         ));
     }
-    tasks.spawn(tick_loop(broker.clone(), shutdown_rx));
+    tasks.spawn(tick_loop(broker.clone(), shutdown_rx.clone()));
+    tasks.spawn(keep_alive_loop(shared.clone(), shutdown_rx));
     Ok(RunningServer {
         addrs,
         broker,
+        shared,
         shutdown,
         tasks,
     })
@@ -79,6 +88,19 @@ async fn tick_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             _ = interval.tick() => {
                 broker.tick(std::time::Instant::now());
             }
+        }
+    }
+}
+
+/// Wakes parked connections whose keep-alive may have run out, every wheel tick.
+async fn keep_alive_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(keepalive::TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = interval.tick() => shared.keep_alive.sweep(&mut next, std::time::Instant::now()),
         }
     }
 }
@@ -99,6 +121,7 @@ impl RunningServer {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.shared.shut_down_connections().await;
     }
 
     /// Waits until the server stops by itself (it does not, unless a task fails).

@@ -1,25 +1,20 @@
-//! The accept loop of one TCP listener: a connection limit, and one task per connection.
+//! The accept loop of one TCP listener: the connection limit, and a connection started for
+//! each accepted socket.
 
-use crate::config::ServerLimits;
-use crate::connection::run_connection;
-use halyard_core::Broker;
+use crate::connection;
+use crate::shared::Shared;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    broker: Arc<Broker>,
-    limits: ServerLimits,
-    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -30,24 +25,14 @@ pub(crate) async fn accept_loop(
                         continue;
                     }
                 };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                if !shared.try_open_connection() {
                     tracing::warn!(%peer, "connection refused: limits.max_connections reached");
                     drop(stream);
                     continue;
-                };
+                }
                 let _ = stream.set_nodelay(true);
-                connections.spawn(run_connection(
-                    stream,
-                    peer,
-                    broker.clone(),
-                    limits.clone(),
-                    shutdown.clone(),
-                    permit,
-                ));
+                connection::start(shared.clone(), stream, peer);
             }
         }
     }
-    drop(listener);
-    // Shutdown: every connection task has seen the signal too; wait for them to say goodbye.
-    while connections.join_next().await.is_some() {}
 }

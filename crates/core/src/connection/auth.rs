@@ -71,7 +71,7 @@ impl Connection {
     /// AUTH from a connected client: a re-authentication (0x19) with the method it connected
     /// with, or the next round of one [MQTT-4.12.1-1].
     pub(super) fn handle_reauth(&mut self, now: Instant, a: Auth) -> Result<(), Close> {
-        let Some(method) = self.auth_method.clone() else {
+        let Some(method) = self.auth_method.as_deref().cloned() else {
             return Err(self.violation(
                 now,
                 ReasonCode::PROTOCOL_ERROR,
@@ -98,9 +98,9 @@ impl Connection {
                 ));
             };
             let client_id = self
-                .peer
+                .session
                 .as_ref()
-                .map(|p| p.client_id.clone())
+                .map(|s| s.client_id().clone())
                 .unwrap_or_default();
             self.auth = Some(Box::new(PendingAuth {
                 method,

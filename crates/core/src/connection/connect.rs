@@ -18,7 +18,6 @@ impl Connection {
         let v = c.protocol;
         self.peer = Some(Peer {
             version: v,
-            client_id: c.client_id.clone(),
             keep_alive_secs: 0,
             max_packet_size: c
                 .properties
@@ -120,7 +119,6 @@ impl Connection {
         self.session = Some(session);
         self.phase = Phase::Active;
         if let Some(peer) = &mut self.peer {
-            peer.client_id = client_id;
             peer.keep_alive_secs = keep_alive_secs;
             peer.send_window = usize::from(cfg.max_inflight.min(client_receive_max));
             peer.alias_max_out = c
@@ -155,7 +153,7 @@ impl Connection {
             if let Some((method, data)) = auth {
                 p.authentication_method = Some(method.clone());
                 p.authentication_data = data;
-                self.auth_method = Some(method);
+                self.auth_method = Some(Box::new(method));
             }
         }
         self.send_connack(ack);
@@ -226,7 +224,7 @@ impl Connection {
     /// [MQTT-3.3.4-9].
     fn resend_inflight(&mut self) {
         if let Some(session) = &self.session {
-            session.lock().inflight.mark_all_for_resend();
+            session.lock().traffic().inflight.mark_all_for_resend();
         }
     }
 }

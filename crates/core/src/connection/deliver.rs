@@ -7,6 +7,7 @@ use super::{Close, Connection, TX_HIGH_WATER};
 use crate::session::{Delivery, Inflight, Stage};
 use crate::stats::Stats;
 use halyard_codec::{Ack, Packet, PacketId, Publish, QoS, TopicName};
+use std::collections::HashMap;
 use std::time::Instant;
 
 impl Connection {
@@ -22,9 +23,14 @@ impl Connection {
         let stats = broker.stats();
         session.clear_wake();
         let mut sent = 0u64;
-        let mut st = session.lock();
-        let queued_before = st.queue.len();
+        let mut guard = session.lock();
         self.tx_full = false;
+        if guard.traffic_if_any().is_none() {
+            // Nothing queued, nothing in flight.
+            return Ok(());
+        }
+        let st = guard.traffic();
+        let queued_before = st.queue.len();
         // First what an earlier connection sent and this one has not yet resent, in order.
         let mut on_wire = st.inflight.on_wire();
         let mut i = 0;
@@ -97,13 +103,13 @@ impl Connection {
             }
         }
         let popped = st.queue.len() < queued_before;
-        if popped {
-            st.last_drain = Some(now);
-            if st.queue.len() <= broker.config().max_queued_messages / 2 {
-                st.full_since = None;
-            }
+        if popped && st.queue.len() <= broker.config().max_queued_messages / 2 {
+            st.full_since = None;
         }
-        drop(st);
+        if popped {
+            guard.last_drain = Some(now);
+        }
+        drop(guard);
         if popped {
             session.wake_space_waiters();
         }
@@ -133,7 +139,10 @@ impl Connection {
         }
         // Only a topic alias the client has actually received may be used alone later.
         if let Some(alias) = new_alias {
-            self.aliases_out.insert(d.msg.topic.compact(), alias);
+            self.aliases
+                .get_or_insert_default()
+                .outbound
+                .insert(d.msg.topic.compact(), alias);
         }
         true
     }
@@ -186,10 +195,11 @@ impl Connection {
         if max == 0 {
             return None;
         }
-        if let Some(&a) = self.aliases_out.get(topic) {
+        let known = self.aliases.as_ref().map(|a| &a.outbound);
+        if let Some(&a) = known.and_then(|o| o.get(topic)) {
             return Some((a, true));
         }
-        let next = u16::try_from(self.aliases_out.len() + 1).ok()?;
+        let next = u16::try_from(known.map_or(0, HashMap::len) + 1).ok()?;
         if next > max {
             return None;
         }
@@ -208,7 +218,8 @@ impl Connection {
             return Ok(());
         };
         let found = {
-            let mut st = session.lock();
+            let mut guard = session.lock();
+            let st = guard.traffic();
             let pos = st.inflight.iter().position(|i| {
                 i.packet_id == a.packet_id
                     && i.delivery.qos == QoS::ExactlyOnce
@@ -247,7 +258,8 @@ impl Connection {
 
     fn complete(&mut self, id: PacketId, stage: Stage, qos: QoS) {
         if let Some(session) = &self.session {
-            let mut st = session.lock();
+            let mut guard = session.lock();
+            let st = guard.traffic();
             let pos = st
                 .inflight
                 .position(|i| i.packet_id == id && i.stage == stage && i.delivery.qos == qos);

@@ -23,6 +23,7 @@ use halyard_codec::{
     TopicName,
 };
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -95,7 +96,6 @@ enum Phase {
 #[derive(Debug)]
 struct Peer {
     version: ProtocolVersion,
-    client_id: MqttString,
     /// Keep-alive in force (after any Server Keep Alive), 0 = off.
     keep_alive_secs: u16,
     /// Largest packet the client accepts.
@@ -110,24 +110,32 @@ struct Peer {
     connect_expiry_secs: u32,
 }
 
+/// The topic aliases of one connection, section 3.3.2.3.4.
+#[derive(Debug, Default)]
+struct TopicAliases {
+    /// Inbound: alias -> topic.
+    inbound: HashMap<u16, TopicName>,
+    /// Outbound: topic -> alias.
+    outbound: HashMap<TopicName, u16>,
+}
+
 /// One client connection.
 #[derive(Debug)]
 pub struct Connection {
     broker: Arc<Broker>,
-    generation: u64,
+    generation: NonZeroU64,
     phase: Phase,
     peer: Option<Peer>,
     session: Option<Arc<Session>>,
     last_received: Instant,
     tx: BytesMut,
-    /// Inbound topic aliases (alias -> topic), section 3.3.2.3.4.
-    aliases_in: HashMap<u16, TopicName>,
-    /// Outbound topic aliases (topic -> alias).
-    aliases_out: HashMap<TopicName, u16>,
+    /// Topic aliases in both directions; boxed (and allocated on first use) because most
+    /// clients use none, and every idle connection would carry two empty maps.
+    aliases: Option<Box<TopicAliases>>,
     /// The enhanced authentication under way (at CONNECT or re-authenticating).
     auth: Option<Box<auth::PendingAuth>>,
-    /// The Authentication Method the client connected with, if any.
-    auth_method: Option<MqttString>,
+    /// The Authentication Method the client connected with, if any (boxed: rarely set).
+    auth_method: Option<Box<MqttString>>,
     /// Deliveries stopped because the transmit buffer was full.
     tx_full: bool,
     /// The waker of the connection's task (for messages queued, and room to publish).
@@ -143,7 +151,8 @@ pub(crate) const TX_HIGH_WATER: usize = 64 * 1024;
 impl Connection {
     /// A new connection, waiting for CONNECT.
     pub fn new(broker: Arc<Broker>, now: Instant) -> Connection {
-        let generation = broker.next_id();
+        // Ids start at 1 and would take centuries to wrap.
+        let generation = NonZeroU64::new(broker.next_id()).unwrap_or(NonZeroU64::MAX);
         Connection {
             broker,
             generation,
@@ -152,8 +161,7 @@ impl Connection {
             session: None,
             last_received: now,
             tx: BytesMut::new(),
-            aliases_in: HashMap::new(),
-            aliases_out: HashMap::new(),
+            aliases: None,
             auth: None,
             auth_method: None,
             tx_full: false,
@@ -181,7 +189,7 @@ impl Connection {
 
     /// The client identifier, once connected.
     pub fn client_id(&self) -> Option<&str> {
-        self.peer.as_ref().map(|p| p.client_id.as_str())
+        self.session.as_ref().map(|s| s.client_id().as_str())
     }
 
     /// The protocol level, once connected.
@@ -205,6 +213,28 @@ impl Connection {
             s.set_waker(Some(waker.clone()));
         }
         self.waker = Some(waker);
+    }
+
+    /// Whether the connection has nothing to do until its client sends something or its
+    /// session's waker fires: connected, not waiting for room to publish, nothing to write.
+    /// The shell may then release everything it holds for the connection but the socket
+    /// (see [`Connection::park`]).
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Active
+            && self.blocked.is_none()
+            && self.auth.is_none()
+            && self.tx.is_empty()
+            && !self.tx_full
+    }
+
+    /// Releases what an idle connection does not need: the transmit buffer, and the
+    /// session's traffic state if nothing is queued or in flight. The shell still owes it
+    /// a [`Connection::handle_timeout`] at [`Connection::keep_alive_deadline`].
+    pub fn park(&mut self) {
+        self.tx = BytesMut::new();
+        if let Some(session) = &self.session {
+            session.lock().trim();
+        }
     }
 
     /// When the keep-alive runs out: 1.5 times the keep-alive after the last packet received

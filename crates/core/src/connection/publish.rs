@@ -40,7 +40,7 @@ impl Connection {
                 ));
             }
             if p.topic.is_empty() {
-                match self.aliases_in.get(&alias) {
+                match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
                     Some(t) => p.topic = t.clone(),
                     None => {
                         return Err(self.violation(
@@ -51,7 +51,10 @@ impl Connection {
                     }
                 }
             } else {
-                self.aliases_in.insert(alias, p.topic.compact());
+                self.aliases
+                    .get_or_insert_default()
+                    .inbound
+                    .insert(alias, p.topic.compact());
             }
         }
 
@@ -74,8 +77,9 @@ impl Connection {
                 };
                 let (duplicate, full) = {
                     let st = session.lock();
-                    let duplicate = st.incoming_qos2.contains(&id.get());
-                    let full = st.incoming_qos2.len() >= usize::from(cfg.receive_maximum);
+                    let q2 = st.traffic_if_any().map(|t| &t.incoming_qos2);
+                    let duplicate = q2.is_some_and(|q| q.contains(&id.get()));
+                    let full = q2.map_or(0, |q| q.len()) >= usize::from(cfg.receive_maximum);
                     (duplicate, full)
                 };
                 let (rc, routed) = if duplicate {
@@ -93,7 +97,7 @@ impl Connection {
                         ));
                     }
                     let routed = self.route_result(p, now);
-                    session.lock().incoming_qos2.insert(id.get());
+                    session.lock().traffic().incoming_qos2.insert(id.get());
                     routed
                 };
                 let mut ack = Ack::new(id);
@@ -112,7 +116,7 @@ impl Connection {
         let known = self
             .session
             .as_ref()
-            .is_some_and(|s| s.lock().incoming_qos2.remove(&a.packet_id.get()));
+            .is_some_and(|s| s.lock().traffic().incoming_qos2.remove(&a.packet_id.get()));
         let mut comp = Ack::new(a.packet_id);
         if !known {
             comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;

@@ -93,8 +93,7 @@ impl Connection {
         let mut st = session.lock();
         for msg in found {
             let qos: QoS = msg.qos.min(options.qos);
-            st.queue_bytes += msg.cost_bytes();
-            st.queue.push_back(Delivery {
+            st.traffic().push(Delivery {
                 msg,
                 qos,
                 retain: true,

@@ -1,0 +1,78 @@
+//! What the listeners and every connection of one server share: the broker, the limits,
+//! the shutdown signal, the runtime to spawn connection tasks on, and the count of open
+//! connections (which enforces `limits.max_connections` and lets shutdown wait for all).
+
+use crate::config::ServerLimits;
+use crate::keepalive::KeepAliveWheel;
+use halyard_core::Broker;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::sync::{Notify, watch};
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) limits: ServerLimits,
+    /// Changes to `true` once, at shutdown (running tasks wait on it).
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Set at shutdown before parked connections are woken (they check it).
+    shutting_down: AtomicBool,
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// The keep-alive clock of parked connections.
+    pub(crate) keep_alive: KeepAliveWheel,
+    open: AtomicUsize,
+    all_closed: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        limits: ServerLimits,
+        shutdown: watch::Receiver<bool>,
+        runtime: tokio::runtime::Handle,
+    ) -> Shared {
+        Shared {
+            broker,
+            limits,
+            shutdown,
+            shutting_down: AtomicBool::new(false),
+            runtime,
+            keep_alive: KeepAliveWheel::new(),
+            open: AtomicUsize::new(0),
+            all_closed: Notify::new(),
+        }
+    }
+
+    /// Counts a new connection, unless `limits.max_connections` are open already.
+    pub(crate) fn try_open_connection(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limits.max_connections).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.all_closed.notify_waiters();
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Tells every connection, running or parked, to say goodbye; waits until all closed.
+    pub(crate) async fn shut_down_connections(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.broker.wake_connections();
+        loop {
+            let closed = self.all_closed.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                self.keep_alive.clear();
+                return;
+            }
+            closed.await;
+        }
+    }
+}
