@@ -4,7 +4,7 @@
 
 use crate::conn::MqttConn;
 use crate::sys::{own_cpu_time, rss_bytes};
-use halyard_codec::ProtocolVersion;
+use halyard_codec::{Packet, ProtocolVersion};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -138,7 +138,7 @@ pub async fn run_capacity(cfg: CapacityConfig) -> std::io::Result<CapacityReport
     }
     let cpu = own_cpu_time().saturating_sub(cpu_before);
     let connect_secs = last.duration_since(start).as_secs_f64().max(1e-9);
-    tokio::time::sleep(cfg.hold).await;
+    hold(&mut open, cfg.hold, cfg.keep_alive_secs).await;
     let rss_after = cfg.broker_pid.and_then(rss_bytes);
     let connected = open.len();
     drop(open);
@@ -156,4 +156,30 @@ pub async fn run_capacity(cfg: CapacityConfig) -> std::io::Result<CapacityReport
         bytes_per_connection,
         generator_cpu: cpu.as_secs_f64() / connect_secs,
     })
+}
+
+/// Holds the connections for `hold`, sending each a PINGREQ every half keep-alive so that
+/// the broker keeps them however long the hold.
+async fn hold(open: &mut [MqttConn], hold: Duration, keep_alive_secs: u16) {
+    let end = Instant::now() + hold;
+    let every = Duration::from_secs(u64::from(keep_alive_secs)) / 2;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        if every.is_zero() || left <= every {
+            tokio::time::sleep(left).await;
+            return;
+        }
+        tokio::time::sleep(every).await;
+        for c in open.iter_mut() {
+            // A connection the broker closed meanwhile shows as failed elsewhere; here it
+            // simply gets no ping.
+            if c.queue(&Packet::PingReq).is_ok() {
+                let _ = c.try_flush();
+            }
+            // The PINGRESPs (2 bytes each) stay unread in the socket buffers.
+        }
+    }
 }

@@ -70,6 +70,12 @@ pub struct Report {
     pub latency: Latency,
     /// The generator's own CPU use over the run (1.0 = one core busy).
     pub generator_cpu: f64,
+    /// Subscribers that never read (not counted in `subscribers`).
+    pub stuck: usize,
+    /// Broker resident memory when publishing started (if its pid was given), bytes.
+    pub broker_rss_before: Option<u64>,
+    /// The most broker resident memory seen while publishing.
+    pub broker_rss_peak: Option<u64>,
 }
 
 impl Report {
@@ -96,7 +102,20 @@ impl Report {
             self.latency.p99_us / 1000.0,
             self.latency.max_us / 1000.0,
             self.generator_cpu * 100.0,
-        )
+        ) + &self.extras()
+    }
+
+    /// The optional parts of the human line.
+    fn extras(&self) -> String {
+        let mut s = String::new();
+        if self.stuck > 0 {
+            s += &format!(", {} stuck subscriber(s)", self.stuck);
+        }
+        if let (Some(before), Some(peak)) = (self.broker_rss_before, self.broker_rss_peak) {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            s += &format!(", broker rss {:.1} -> peak {:.1} MiB", mib(before), mib(peak));
+        }
+        s
     }
 
     /// One JSON object on one line.

@@ -10,7 +10,7 @@
 use crate::conn::MqttConn;
 use crate::payload::{HEADER, Seen, read_header, write_header};
 use crate::report::{Latency, Report};
-use crate::sys::own_cpu_time;
+use crate::sys::{own_cpu_time, rss_bytes};
 use bytes::{Bytes, BytesMut};
 use halyard_codec::{Ack, Packet, ProtocolVersion, Publish, QoS, TopicName};
 use hdrhistogram::Histogram;
@@ -20,6 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// The keep-alive every connection of a run asks for. Some brokers (rumqttd) refuse 0;
+/// subscribers send nothing while they receive QoS 0, so a run must end within 1.5 times
+/// this (the generator sends no PINGREQ).
+const KEEP_ALIVE_SECS: u16 = 600;
 
 /// How publishers and subscribers are wired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +60,11 @@ pub struct ThroughputConfig {
     pub rate: Option<f64>,
     /// How long subscribers wait for stragglers after publishing ended.
     pub drain: Duration,
+    /// Extra subscribers (to the first subscriber's filter) that subscribe and then never
+    /// read: the others' rate shows whether they slow anyone down.
+    pub stuck: usize,
+    /// The broker's process id, to report how its resident memory grew over the run.
+    pub broker_pid: Option<u32>,
     /// Print progress to stderr every second.
     pub progress: bool,
     /// Scenario name for the report.
@@ -116,14 +126,25 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let mut subs = Vec::new();
     for (i, filter) in sub_filters.iter().enumerate() {
         let mut c =
-            MqttConn::connect(cfg.target, None, &format!("hb-{run}-s{i}"), cfg.version, 0).await?;
+            MqttConn::connect(cfg.target, None, &format!("hb-{run}-s{i}"), cfg.version, KEEP_ALIVE_SECS).await?;
         c.subscribe(filter, cfg.qos).await?;
         subs.push(c);
+    }
+    // Held, never read from, until the run ends.
+    let mut stuck = Vec::new();
+    if let Some(filter) = sub_filters.first() {
+        for i in 0..cfg.stuck {
+            let mut c =
+                MqttConn::connect(cfg.target, None, &format!("hb-{run}-x{i}"), cfg.version, KEEP_ALIVE_SECS)
+                    .await?;
+            c.subscribe(filter, cfg.qos).await?;
+            stuck.push(c);
+        }
     }
     let mut pubs = Vec::new();
     for i in 0..pub_topics.len() {
         pubs.push(
-            MqttConn::connect(cfg.target, None, &format!("hb-{run}-p{i}"), cfg.version, 0).await?,
+            MqttConn::connect(cfg.target, None, &format!("hb-{run}-p{i}"), cfg.version, KEEP_ALIVE_SECS).await?,
         );
     }
 
@@ -159,6 +180,8 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let progress = cfg
         .progress
         .then(|| tokio::spawn(print_progress(shared.clone(), start)));
+    let rss_before = cfg.broker_pid.and_then(rss_bytes);
+    let rss_sampler = cfg.broker_pid.map(|pid| tokio::spawn(peak_rss(pid, stop_at)));
 
     let mut published_each = Vec::new();
     for t in pub_tasks {
@@ -173,6 +196,11 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     if let Some(p) = progress {
         p.abort();
     }
+    let rss_peak = match rss_sampler {
+        Some(t) => t.await.map_err(Error::other)?,
+        None => None,
+    };
+    drop(stuck);
     let cpu = own_cpu_time().saturating_sub(cpu_before);
     let elapsed = start.elapsed();
 
@@ -212,7 +240,21 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
         drain_secs: last.saturating_duration_since(stop_at).as_secs_f64(),
         latency: Latency::from_histogram(&hist),
         generator_cpu: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        stuck: cfg.stuck,
+        broker_rss_before: rss_before,
+        broker_rss_peak: rss_peak,
     })
+}
+
+/// The largest resident memory of process `pid` seen until `until`, sampled every 100 ms.
+async fn peak_rss(pid: u32, until: Instant) -> Option<u64> {
+    let mut peak = rss_bytes(pid);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while Instant::now() < until {
+        tick.tick().await;
+        peak = peak.max(rss_bytes(pid));
+    }
+    peak
 }
 
 async fn print_progress(shared: Arc<Shared>, start: Instant) {

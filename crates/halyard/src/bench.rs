@@ -44,6 +44,10 @@ pub(crate) struct BenchArgs {
     /// Seconds subscribers wait for stragglers after publishing.
     #[arg(long, default_value_t = 2.0)]
     drain: f64,
+    /// Extra subscribers that subscribe like the first one and then never read (throughput
+    /// scenarios): do they slow the others down, and does the broker's memory stay bounded?
+    #[arg(long, default_value_t = 0)]
+    stuck: usize,
     /// Connections to open (connections scenario).
     #[arg(long, default_value_t = 1000)]
     connections: usize,
@@ -59,7 +63,7 @@ pub(crate) struct BenchArgs {
     /// Seconds to hold the connections open (connections scenario).
     #[arg(long, default_value_t = 2.0)]
     hold: f64,
-    /// The broker's process id, to report its memory per connection.
+    /// The broker's process id, to report its memory (per connection; peak while publishing).
     #[arg(long)]
     broker_pid: Option<u32>,
     /// Print progress every second.
@@ -143,6 +147,8 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         rate,
         drain: Duration::from_secs_f64(args.drain),
+        stuck: args.stuck,
+        broker_pid: args.broker_pid,
         progress: args.progress,
         name: name.to_string(),
     };
