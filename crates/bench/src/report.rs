@@ -113,7 +113,11 @@ impl Report {
         }
         if let (Some(before), Some(peak)) = (self.broker_rss_before, self.broker_rss_peak) {
             let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-            s += &format!(", broker rss {:.1} -> peak {:.1} MiB", mib(before), mib(peak));
+            s += &format!(
+                ", broker rss {:.1} -> peak {:.1} MiB",
+                mib(before),
+                mib(peak)
+            );
         }
         s
     }

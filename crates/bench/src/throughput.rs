@@ -125,8 +125,14 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     // Subscribers first, each subscribed before any message is published.
     let mut subs = Vec::new();
     for (i, filter) in sub_filters.iter().enumerate() {
-        let mut c =
-            MqttConn::connect(cfg.target, None, &format!("hb-{run}-s{i}"), cfg.version, KEEP_ALIVE_SECS).await?;
+        let mut c = MqttConn::connect(
+            cfg.target,
+            None,
+            &format!("hb-{run}-s{i}"),
+            cfg.version,
+            KEEP_ALIVE_SECS,
+        )
+        .await?;
         c.subscribe(filter, cfg.qos).await?;
         subs.push(c);
     }
@@ -134,9 +140,14 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let mut stuck = Vec::new();
     if let Some(filter) = sub_filters.first() {
         for i in 0..cfg.stuck {
-            let mut c =
-                MqttConn::connect(cfg.target, None, &format!("hb-{run}-x{i}"), cfg.version, KEEP_ALIVE_SECS)
-                    .await?;
+            let mut c = MqttConn::connect(
+                cfg.target,
+                None,
+                &format!("hb-{run}-x{i}"),
+                cfg.version,
+                KEEP_ALIVE_SECS,
+            )
+            .await?;
             c.subscribe(filter, cfg.qos).await?;
             stuck.push(c);
         }
@@ -144,7 +155,14 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let mut pubs = Vec::new();
     for i in 0..pub_topics.len() {
         pubs.push(
-            MqttConn::connect(cfg.target, None, &format!("hb-{run}-p{i}"), cfg.version, KEEP_ALIVE_SECS).await?,
+            MqttConn::connect(
+                cfg.target,
+                None,
+                &format!("hb-{run}-p{i}"),
+                cfg.version,
+                KEEP_ALIVE_SECS,
+            )
+            .await?,
         );
     }
 
@@ -181,7 +199,9 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
         .progress
         .then(|| tokio::spawn(print_progress(shared.clone(), start)));
     let rss_before = cfg.broker_pid.and_then(rss_bytes);
-    let rss_sampler = cfg.broker_pid.map(|pid| tokio::spawn(peak_rss(pid, stop_at)));
+    let rss_sampler = cfg
+        .broker_pid
+        .map(|pid| tokio::spawn(peak_rss(pid, stop_at)));
 
     let mut published_each = Vec::new();
     for t in pub_tasks {

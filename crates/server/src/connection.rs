@@ -62,6 +62,12 @@ pub(crate) struct HandleState {
     pub(crate) wheel: WheelLink,
 }
 
+impl HandleState {
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.slot, Slot::Closed)
+    }
+}
+
 impl ConnectionHandle {
     pub(crate) fn lock(&self) -> MutexGuard<'_, HandleState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -113,18 +119,26 @@ impl ConnectionHandle {
             }
             _ => {
                 state.slot = Slot::Parked(parked);
+                drop(state);
+                // Woken meanwhile or not, the entry is right: a woken connection that parks
+                // again finds it there, and one that closes takes it off.
                 if let Some(deadline) = keep_alive {
-                    self.shared
-                        .keep_alive
-                        .insert(self, &mut state.wheel, deadline);
+                    self.shared.keep_alive.insert(self, deadline);
                 }
                 None
             }
         }
     }
 
-    fn close(&self) {
-        self.lock().slot = Slot::Closed;
+    fn close(self: &Arc<Self>) {
+        let linked = {
+            let mut state = self.lock();
+            state.slot = Slot::Closed;
+            state.wheel.is_linked()
+        };
+        if linked {
+            self.shared.keep_alive.remove(self);
+        }
         self.shared.connection_closed();
     }
 }
