@@ -62,6 +62,15 @@ pub enum EncodeError {
     /// The packet would need a remaining length above 268,435,455 bytes.
     #[error("packet too large to encode: remaining length {0} exceeds 268435455")]
     PacketTooLarge(usize),
+    /// The packet would be larger than the limit it was encoded for (a peer's Maximum
+    /// Packet Size).
+    #[error("packet of {size} bytes exceeds the limit of {max}")]
+    OverLimit {
+        /// Its size, fixed header included.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A length-prefixed field is over 65,535 bytes.
     #[error("{0} is longer than 65535 bytes")]
     FieldTooLong(&'static str),

@@ -19,11 +19,11 @@
 use bytes::{Bytes, BytesMut};
 use halyard_codec::{
     Ack, AckProperties, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, DecodeError, DecodeOptions, Disconnect, DisconnectProperties, MqttString,
-    Packet, PacketId, PayloadFormat, ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode,
-    RetainHandling, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter,
-    TopicName, UnsubAck, Unsubscribe, UnsubscribeProperties, UserProperty, Will, WillProperties,
-    decode,
+    ConnectProperties, DecodeError, DecodeOptions, Disconnect, DisconnectProperties, EncodeError,
+    MqttString, Packet, PacketId, PayloadFormat, ProtocolVersion, Publish, PublishProperties, QoS,
+    ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,
+    TopicFilter, TopicName, UnsubAck, Unsubscribe, UnsubscribeProperties, UserProperty, Will,
+    WillProperties, decode,
 };
 use std::num::{NonZeroU16, NonZeroU32};
 
@@ -2073,4 +2073,31 @@ fn publish_payload_and_topic_are_not_copied() {
             start + 4
         );
     }
+}
+
+/// A peer's Maximum Packet Size counts the whole packet, fixed header included
+/// ([MQTT-3.1.2-24] in 5.0: the server must not send a larger packet); over the limit,
+/// nothing is written.
+#[test]
+fn encode_at_most_counts_the_whole_packet_and_writes_nothing_over_it() {
+    let publish = Packet::Publish(Publish::new(
+        TopicName::new("a/b").unwrap(),
+        Bytes::from_static(b"hello"),
+    ));
+    // 1 byte of header, 1 of remaining length, 2 + 3 of topic, 5 of payload.
+    let size = 12;
+    assert_eq!(publish.encoded_len(ProtocolVersion::V3_1_1).unwrap(), size);
+    let mut buf = BytesMut::from(&b"xy"[..]);
+    assert_eq!(
+        publish.encode_at_most(ProtocolVersion::V3_1_1, size - 1, &mut buf),
+        Err(EncodeError::OverLimit {
+            size,
+            max: size - 1
+        })
+    );
+    assert_eq!(&buf[..], b"xy");
+    publish
+        .encode_at_most(ProtocolVersion::V3_1_1, size, &mut buf)
+        .unwrap();
+    assert_eq!(buf.len(), 2 + size);
 }

@@ -309,8 +309,24 @@ impl Packet {
     /// reason codes on 3.x) are left out; 3.x return codes are mapped from reason codes.
     /// On error nothing is written.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_at_most(version, usize::MAX, buf)
+    }
+
+    /// Like [`Packet::encode`], but fails with [`EncodeError::OverLimit`] (writing
+    /// nothing) when the packet, fixed header included, would be larger than `max` bytes: a
+    /// peer's Maximum Packet Size. Sizes the packet once.
+    pub fn encode_at_most(
+        &self,
+        version: ProtocolVersion,
+        max: usize,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let len = self.checked_lengths(version)?;
-        buf.reserve(1 + varint_len(len.body) + len.body);
+        let total = 1 + varint_len(len.body) + len.body;
+        if total > max {
+            return Err(EncodeError::OverLimit { size: total, max });
+        }
+        buf.reserve(total);
         buf.put_u8(self.first_byte());
         put_varint(buf, len.body);
         self.write_body(version, &len, buf);

@@ -450,9 +450,7 @@ impl Connection {
             .map_or((ProtocolVersion::V5, u32::MAX), |p| {
                 (p.version, p.max_packet_size)
             });
-        match packet.encoded_len(version) {
-            Ok(len) if len as u64 <= u64::from(max) => packet.encode(version, &mut self.tx).is_ok(),
-            _ => false,
-        }
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        packet.encode_at_most(version, max, &mut self.tx).is_ok()
     }
 }
