@@ -1,8 +1,9 @@
 //! The tokio shell around `halyard-core`.
 //!
-//! This crate owns the sockets: the listeners ([`start`]), one task per connection that moves
-//! bytes between its socket and its `halyard_core::Connection`, the ticker that drives
-//! delayed wills and session expiry, and graceful shutdown. It makes no protocol decisions:
+//! This crate owns the sockets: the listeners ([`start`]), the connections (a task that moves
+//! bytes between a socket and its `halyard_core::Connection` while there is work, parked
+//! without a task when idle), the keep-alive wheel of parked connections, the ticker that
+//! drives delayed wills and session expiry, and graceful shutdown. It makes no protocol decisions:
 //! those belong to `halyard-core`; this crate only moves bytes, time and wake-ups.
 //!
 //! Planned here too: TLS and WebSocket listeners, metrics, `$SYS` topics, reload.
