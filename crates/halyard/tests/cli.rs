@@ -163,12 +163,28 @@ fn example_configuration_file_is_valid() {
 #[test]
 fn bench_smoke_run_loses_nothing() {
     let (mut child, addr) = serve(&["--bind", "127.0.0.1:0"]);
+    let pid = child.id().to_string();
     for args in [
         &["p2p", "-n", "2", "-q", "1", "-d", "1", "--drain", "0.5"][..],
         &[
             "fan-in", "-n", "3", "-q", "2", "-d", "1", "--drain", "0.5", "--mqtt", "5",
         ][..],
         &["latency", "-d", "1", "--rate", "1000", "--drain", "0.5"][..],
+        &[
+            "fan-out",
+            "-n",
+            "2",
+            "-q",
+            "1",
+            "-d",
+            "1",
+            "--drain",
+            "0.5",
+            "--stuck",
+            "1",
+            "--broker-pid",
+            &pid,
+        ][..],
     ] {
         let out = halyard()
             .arg("bench")
@@ -198,6 +214,13 @@ fn bench_smoke_run_loses_nothing() {
         assert!(field("published") > 0, "{json}");
         assert_eq!(field("received"), field("expected"), "{json}");
         assert_eq!((field("lost"), field("duplicates")), (0, 0), "{json}");
+        if args.contains(&"--stuck") {
+            // The stuck subscriber is not counted, its companions got everything, and the
+            // broker's memory was read.
+            assert_eq!(field("stuck"), 1, "{json}");
+            assert_eq!(field("subscribers"), 2, "{json}");
+            assert!(field("broker_rss_peak") > 0, "{json}");
+        }
     }
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
