@@ -122,17 +122,14 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let base = Instant::now();
     let (done_tx, done_rx) = watch::channel(false);
 
+    let (target, version) = (cfg.target, cfg.version);
+    let connect = |id: String| async move {
+        MqttConn::connect(target, None, &id, version, KEEP_ALIVE_SECS).await
+    };
     // Subscribers first, each subscribed before any message is published.
     let mut subs = Vec::new();
     for (i, filter) in sub_filters.iter().enumerate() {
-        let mut c = MqttConn::connect(
-            cfg.target,
-            None,
-            &format!("hb-{run}-s{i}"),
-            cfg.version,
-            KEEP_ALIVE_SECS,
-        )
-        .await?;
+        let mut c = connect(format!("hb-{run}-s{i}")).await?;
         c.subscribe(filter, cfg.qos).await?;
         subs.push(c);
     }
@@ -140,30 +137,14 @@ pub async fn run_throughput(cfg: ThroughputConfig) -> Result<Report> {
     let mut stuck = Vec::new();
     if let Some(filter) = sub_filters.first() {
         for i in 0..cfg.stuck {
-            let mut c = MqttConn::connect(
-                cfg.target,
-                None,
-                &format!("hb-{run}-x{i}"),
-                cfg.version,
-                KEEP_ALIVE_SECS,
-            )
-            .await?;
+            let mut c = connect(format!("hb-{run}-x{i}")).await?;
             c.subscribe(filter, cfg.qos).await?;
             stuck.push(c);
         }
     }
     let mut pubs = Vec::new();
     for i in 0..pub_topics.len() {
-        pubs.push(
-            MqttConn::connect(
-                cfg.target,
-                None,
-                &format!("hb-{run}-p{i}"),
-                cfg.version,
-                KEEP_ALIVE_SECS,
-            )
-            .await?,
-        );
+        pubs.push(connect(format!("hb-{run}-p{i}")).await?);
     }
 
     let cpu_before = own_cpu_time();

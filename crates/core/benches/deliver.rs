@@ -10,41 +10,25 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use halyard_codec::{
-    Ack, Connect, ConnectProperties, MqttString, Packet, PacketId, ProtocolVersion, Publish, QoS,
-    Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
+    Ack, Packet, PacketId, Publish, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
+    TopicFilter, TopicName,
 };
 use halyard_core::{AuthHooks, Broker, BrokerConfig, Connection};
-use std::sync::Arc;
 use std::time::Instant;
-
-fn connected(broker: &Arc<Broker>, id: &str, now: Instant) -> Connection {
-    let mut conn = Connection::new(broker.clone(), now);
-    let connect = Connect {
-        protocol: ProtocolVersion::V3_1_1,
-        clean_start: true,
-        keep_alive_secs: 0,
-        properties: ConnectProperties::default(),
-        client_id: MqttString::new(id).unwrap(),
-        will: None,
-        username: None,
-        password: None,
-    };
-    conn.handle_packet(now, Packet::from(connect)).unwrap();
-    conn.tx().clear();
-    conn
-}
 
 /// A publisher and `n` subscribers to `bench/t` at `qos`, all connected.
 fn setup(n: usize, qos: QoS) -> (Connection, Vec<Connection>) {
     let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
     let now = Instant::now();
-    let publisher = connected(&broker, "pub", now);
+    let publisher = common::connected(&broker, "pub", true, now);
     let subscribers = (0..n)
         .map(|i| {
-            let mut s = connected(&broker, &format!("sub{i}"), now);
+            let mut s = common::connected(&broker, &format!("sub{i}"), true, now);
             let subscribe = Subscribe {
                 packet_id: PacketId::new(1).unwrap(),
                 properties: SubscribeProperties::default(),

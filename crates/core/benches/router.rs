@@ -9,13 +9,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use halyard_codec::{
-    Connect, ConnectProperties, MqttString, Packet, PacketId, ProtocolVersion, PublishProperties,
-    QoS, Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
+    Packet, PacketId, PublishProperties, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
+    TopicFilter, TopicName,
 };
-use halyard_core::{AuthHooks, Broker, BrokerConfig, Connection, Message};
+use halyard_core::{AuthHooks, Broker, BrokerConfig, Message};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,18 +28,7 @@ fn broker_with(n: usize, wildcard: bool) -> Arc<Broker> {
     let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
     let now = Instant::now();
     for i in 0..n {
-        let mut conn = Connection::new(broker.clone(), now);
-        let connect = Connect {
-            protocol: ProtocolVersion::V3_1_1,
-            clean_start: false,
-            keep_alive_secs: 0,
-            properties: ConnectProperties::default(),
-            client_id: MqttString::new(&format!("c{i}")).unwrap(),
-            will: None,
-            username: None,
-            password: None,
-        };
-        conn.handle_packet(now, Packet::from(connect)).unwrap();
+        let mut conn = common::connected(&broker, &format!("c{i}"), false, now);
         let filter = if wildcard {
             format!("site/{i}/+/temp")
         } else {

@@ -153,6 +153,12 @@ impl SessionState {
         self.traffic.as_deref()
     }
 
+    /// The traffic state, if there is any, to change (acknowledgements for nothing in
+    /// flight allocate none).
+    pub(crate) fn traffic_mut_if_any(&mut self) -> Option<&mut Traffic> {
+        self.traffic.as_deref_mut()
+    }
+
     /// Messages waiting in the queue.
     pub(crate) fn queue_len(&self) -> usize {
         self.traffic.as_ref().map_or(0, |t| t.queue.len())
@@ -302,19 +308,13 @@ impl Session {
 
     /// Wakes the attached connection, once per batch of pushes.
     pub(crate) fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel)
-            && let Some(w) = self
-                .waker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-        {
-            w.wake_by_ref();
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            self.wake_now();
         }
     }
 
-    /// Wakes the attached connection even if a wake-up is already pending (for keep-alive
-    /// checks and shutdown, which the pending one may have been handled before).
+    /// Wakes the attached connection even if a wake-up is already pending (at shutdown:
+    /// the connection may have handled the pending one before the shutdown began).
     pub(crate) fn wake_now(&self) {
         if let Some(w) = self
             .waker

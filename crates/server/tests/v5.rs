@@ -920,3 +920,28 @@ fn qos0_messages_are_not_queued_for_an_offline_session_by_default() {
     assert_eq!(payloads(&collect(&mut s, 1)), ["one"]);
     s.expect_silence(QUIET);
 }
+
+#[test]
+fn acknowledgements_for_unknown_packet_identifiers_get_0x92_or_are_ignored() {
+    let broker = TestBroker::start();
+    let mut p = broker.client(V5, "unknown-ids");
+    let not_found = |id: u16| {
+        let mut a = harness::ack(id);
+        a.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+        a
+    };
+    // PUBREL for a QoS 2 message the broker never received: PUBCOMP 0x92 (Packet Identifier
+    // not found, section 3.7.2.1) [MQTT-3.7.2-1].
+    p.send(Packet::PubRel(harness::ack(7)));
+    assert_eq!(p.recv(), Packet::PubComp(not_found(7)));
+    // PUBREC for a message the broker never sent: PUBREL 0x92 (section 3.6.2.1)
+    // [MQTT-3.6.2-1].
+    p.send(Packet::PubRec(harness::ack(9)));
+    assert_eq!(p.recv(), Packet::PubRel(not_found(9)));
+    // PUBACK and PUBCOMP for nothing in flight have no answer; the connection stays and
+    // still works.
+    p.send(Packet::PubAck(harness::ack(11)));
+    p.send(Packet::PubComp(harness::ack(12)));
+    p.send(Packet::PingReq);
+    assert_eq!(p.recv(), Packet::PingResp);
+}

@@ -219,26 +219,28 @@ impl Connection {
         };
         let found = {
             let mut guard = session.lock();
-            let st = guard.traffic();
-            let pos = st.inflight.iter().position(|i| {
-                i.packet_id == a.packet_id
-                    && i.delivery.qos == QoS::ExactlyOnce
-                    && i.stage == Stage::Published
-            });
-            match pos {
-                Some(p) if a.reason_code.is_error() => {
-                    st.inflight.remove(p);
-                    false
+            // Nothing in flight at all: the identifier is not found.
+            guard.traffic_mut_if_any().is_some_and(|st| {
+                let pos = st.inflight.iter().position(|i| {
+                    i.packet_id == a.packet_id
+                        && i.delivery.qos == QoS::ExactlyOnce
+                        && i.stage == Stage::Published
+                });
+                match pos {
+                    Some(p) if a.reason_code.is_error() => {
+                        st.inflight.remove(p);
+                        false
+                    }
+                    Some(p) => {
+                        st.inflight.set_stage(p, Stage::Released);
+                        true
+                    }
+                    None => st
+                        .inflight
+                        .iter()
+                        .any(|i| i.packet_id == a.packet_id && i.stage == Stage::Released),
                 }
-                Some(p) => {
-                    st.inflight.set_stage(p, Stage::Released);
-                    true
-                }
-                None => st
-                    .inflight
-                    .iter()
-                    .any(|i| i.packet_id == a.packet_id && i.stage == Stage::Released),
-            }
+            })
         };
         if found {
             self.send(&Packet::PubRel(Ack::new(a.packet_id)));
@@ -259,7 +261,9 @@ impl Connection {
     fn complete(&mut self, id: PacketId, stage: Stage, qos: QoS) {
         if let Some(session) = &self.session {
             let mut guard = session.lock();
-            let st = guard.traffic();
+            let Some(st) = guard.traffic_mut_if_any() else {
+                return;
+            };
             let pos = st
                 .inflight
                 .position(|i| i.packet_id == id && i.stage == stage && i.delivery.qos == qos);

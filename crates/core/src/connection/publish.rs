@@ -113,10 +113,11 @@ impl Connection {
 
     /// PUBREL: the client's QoS 2 message is released; answer PUBCOMP [MQTT-4.3.3-11].
     pub(super) fn handle_pubrel(&mut self, a: Ack) -> Result<(), Close> {
-        let known = self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.lock().traffic().incoming_qos2.remove(&a.packet_id.get()));
+        let known = self.session.as_ref().is_some_and(|s| {
+            s.lock()
+                .traffic_mut_if_any()
+                .is_some_and(|t| t.incoming_qos2.remove(&a.packet_id.get()))
+        });
         let mut comp = Ack::new(a.packet_id);
         if !known {
             comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
