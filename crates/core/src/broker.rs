@@ -8,14 +8,16 @@
 use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
 use crate::message::{Message, SessionId};
-use crate::retained::RetainedTree;
+use crate::policy;
+use crate::retained::{NotStored, RetainedTree};
 use crate::session::{Delivery, Enqueued, PendingWill, Session};
-use crate::stats::Stats;
+use crate::stats::{Limit, Stats};
 use crate::trie::{Match, Subscriber, SubscriptionTrie};
 use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter};
 use std::borrow::Borrow;
+use std::cell::OnceCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +105,11 @@ pub struct Broker {
     retained: RwLock<RetainedTree>,
     sessions: Mutex<HashSet<ByClientId, foldhash::fast::RandomState>>,
     schedule: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// Recent connections per client identifier, for the flapping rule: when the window
+    /// began (ms since `epoch`) and how many connected since.
+    flapping: Mutex<HashMap<Box<str>, (u64, u32), foldhash::fast::RandomState>>,
+    /// When `flapping` was last pruned (ms since `epoch`).
+    flapping_pruned_ms: AtomicU64,
     /// The origin of the schedule's times.
     epoch: Instant,
     next_id: AtomicU64,
@@ -142,6 +149,8 @@ impl Broker {
             retained: RwLock::default(),
             sessions: Mutex::default(),
             schedule: Mutex::default(),
+            flapping: Mutex::default(),
+            flapping_pruned_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             next_id: AtomicU64::new(1),
             id_salt,
@@ -220,36 +229,63 @@ impl Broker {
 
     /// Publishes a message: updates the retained store if it is retained, then routes it to
     /// every matching subscription. Returns how many subscriptions matched (whether or not
-    /// every one could take it). A subscriber whose queue is full drops it.
+    /// every one could take it). A subscriber whose queue is full drops it; a retained
+    /// message the retained budgets refuse is still routed (wills and broker messages have
+    /// no one to tell).
     pub fn publish(&self, msg: Message, now: Instant) -> usize {
-        self.publish_from_client(msg, now, false).matched
+        match self.publish_from_client(msg, now, false) {
+            Ok(routed) => routed.matched,
+            Err((_, routed)) => routed.matched,
+        }
     }
 
     /// [`Broker::publish`] for a client's message: with `may_wait`, deliveries to
     /// subscribers whose full queue they are draining come back in `blocked` instead of
-    /// being dropped.
+    /// being dropped. A retained message the retained tree refuses (its budgets, 0x97) is
+    /// an error, and a client's message then goes nowhere; [`Broker::publish`] routes it
+    /// all the same.
     pub(crate) fn publish_from_client(
         &self,
         mut msg: Message,
         now: Instant,
         may_wait: bool,
-    ) -> Routed {
+    ) -> Result<Routed, (ReasonCode, Routed)> {
         if msg.expires_at.is_none()
             && let Some(secs) = msg.properties.message_expiry_interval
         {
             // The Message Expiry Interval runs from when the broker publishes the message.
             msg.expires_at = Some(now + Duration::from_secs(u64::from(secs)));
         }
-        let msg = Arc::new(msg);
-        if msg.retain && self.config.retain_available {
-            let stored = if msg.payload.is_empty() {
-                msg.clone()
+        let mut refused = None;
+        let msg = if msg.retain && self.config.retain_available {
+            // Kept for long: one compact copy, held by the tree and routed, so offline
+            // queues share it too.
+            let kept = if msg.payload.is_empty() {
+                Arc::new(msg)
             } else {
-                Arc::new(msg.compact())
+                Arc::new(msg.compact().charged(self.stats.held_meter()))
             };
-            write(&self.retained).set(stored);
+            let stored = write(&self.retained).set(
+                kept.clone(),
+                self.config.max_retained_messages,
+                self.config.max_retained_bytes,
+            );
+            if let Err(e) = stored {
+                self.stats.limit_hit(match e {
+                    NotStored::TooDeep => Limit::TopicSize,
+                    NotStored::OverBudget => Limit::Retained,
+                });
+                refused = Some(ReasonCode::QUOTA_EXCEEDED);
+            }
+            kept
+        } else {
+            Arc::new(msg)
+        };
+        match refused {
+            Some(rc) if may_wait => Err((rc, Routed::default())),
+            Some(rc) => Err((rc, self.route(&msg, now, false))),
+            None => Ok(self.route(&msg, now, may_wait)),
         }
-        self.route(&msg, now, may_wait)
     }
 
     /// Queues `msg` for every session with a matching subscription: one copy per session at
@@ -277,6 +313,8 @@ impl Broker {
             direct.sort_by_key(|s| s.session.id());
         }
         let mut routed = Routed::default();
+        // One compact copy for every offline session that queues it, made on first need.
+        let offline_copy = OnceCell::new();
         let mut i = 0;
         while let Some(first) = direct.get(i) {
             let session = &first.session;
@@ -299,7 +337,7 @@ impl Broker {
                 sub_ids: ids,
                 shared: None,
             };
-            self.deliver(session, d, now, may_wait, &mut routed);
+            self.deliver(session, d, now, may_wait, &offline_copy, &mut routed);
         }
         for (s, filter) in shared {
             let d = Delivery {
@@ -309,7 +347,7 @@ impl Broker {
                 sub_ids: s.id.into_iter().collect(),
                 shared: Some(filter.clone()),
             };
-            self.deliver(&s.session, d, now, may_wait, &mut routed);
+            self.deliver(&s.session, d, now, may_wait, &offline_copy, &mut routed);
         }
         routed
     }
@@ -321,10 +359,12 @@ impl Broker {
         d: Delivery,
         now: Instant,
         may_wait: bool,
+        offline_copy: &OnceCell<Arc<Message>>,
         routed: &mut Routed,
     ) {
         routed.matched += 1;
-        if let Enqueued::Full(d) = session.enqueue(d, &self.config, now, &self.stats, may_wait) {
+        let queued = session.enqueue(d, &self.config, now, &self.stats, may_wait, offline_copy);
+        if let Enqueued::Full(d) = queued {
             routed.blocked.push((session.clone(), d));
         }
     }
@@ -338,7 +378,14 @@ impl Broker {
         now: Instant,
         may_wait: bool,
     ) -> Option<Delivery> {
-        match session.enqueue(d, &self.config, now, &self.stats, may_wait) {
+        match session.enqueue(
+            d,
+            &self.config,
+            now,
+            &self.stats,
+            may_wait,
+            &OnceCell::new(),
+        ) {
             Enqueued::Full(d) => Some(d),
             _ => None,
         }
@@ -365,20 +412,34 @@ impl Broker {
                 };
                 member
                     .session
-                    .enqueue(d, &self.config, now, &self.stats, false);
+                    .enqueue(d, &self.config, now, &self.stats, false, &OnceCell::new());
             }
         }
     }
 
     /// Adds or replaces a subscription. Returns whether the session already had one to the
-    /// same filter.
+    /// same filter, or why it was refused: the session's subscription budget (0x97), or a
+    /// filter deeper than the trie holds (0x8F). Only the session's connection subscribes
+    /// for it, so the budget checked here still holds when the trie is updated.
     pub(crate) fn subscribe(
         &self,
         session: &Arc<Session>,
         filter: &TopicFilter,
         options: SubscriptionOptions,
         id: Option<SubscriptionId>,
-    ) -> bool {
+    ) -> Result<bool, ReasonCode> {
+        {
+            let st = session.lock();
+            if !st.subscriptions.contains_key(filter.as_str()) {
+                policy::check_subscription_budget(
+                    &self.config,
+                    &self.stats,
+                    st.subscriptions.len(),
+                    st.subscription_bytes(),
+                    filter,
+                )?;
+            }
+        }
         // Kept for the subscription's life: not a slice of the read buffer.
         let filter = &filter.compact();
         let sub = Subscriber {
@@ -386,16 +447,20 @@ impl Broker {
             options,
             id,
         };
-        let existed = write(&self.trie).insert(filter, sub);
-        session.lock().subscriptions.insert(
-            filter.as_str().into(),
-            crate::session::StoredSubscription {
-                filter: filter.clone(),
-                options,
-                id,
-            },
-        );
-        existed
+        let Some(existed) = write(&self.trie).insert(filter, sub) else {
+            self.stats.limit_hit(Limit::TopicSize);
+            return Err(ReasonCode::TOPIC_FILTER_INVALID);
+        };
+        let stored = crate::session::StoredSubscription {
+            filter: filter.clone(),
+            options,
+            id,
+        };
+        session
+            .lock()
+            .subscriptions
+            .insert(filter.as_str().into(), stored);
+        Ok(existed)
     }
 
     /// Removes a subscription. Returns whether it existed.
@@ -403,6 +468,41 @@ impl Broker {
         let removed = write(&self.trie).remove(filter, session.id());
         session.lock().subscriptions.remove(filter.as_str());
         removed
+    }
+
+    /// Cost in bytes of the retained messages held.
+    pub fn retained_bytes(&self) -> usize {
+        read(&self.retained).bytes()
+    }
+
+    /// The flapping rule: counts a connection of `client_id` at `now`, and refuses it
+    /// (0x9F Connection rate exceeded) past `flapping_max_connects` in one window.
+    pub(crate) fn check_flapping(&self, client_id: &str, now: Instant) -> Result<(), ReasonCode> {
+        let max = self.config.flapping_max_connects;
+        if max == 0 {
+            return Ok(());
+        }
+        let window_ms = u64::from(self.config.flapping_window_secs) * 1000;
+        let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        let mut map = lock(&self.flapping);
+        // Forget windows that are over, at most once per second: the map holds only the
+        // identifiers seen within one window.
+        let pruned = self.flapping_pruned_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(pruned) >= 1000 {
+            map.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window_ms);
+            self.flapping_pruned_ms.store(now_ms, Ordering::Relaxed);
+        }
+        let entry = map.entry(client_id.into()).or_insert((now_ms, 0));
+        if now_ms.saturating_sub(entry.0) >= window_ms {
+            *entry = (now_ms, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 > max {
+            self.stats.limit_hit(Limit::Flapping);
+            return Err(ReasonCode::CONNECTION_RATE_EXCEEDED);
+        }
+        Ok(())
     }
 
     /// Calls `f` with each live retained message matching `filter`.
@@ -428,12 +528,16 @@ impl Broker {
         clean_start: bool,
         generation: NonZeroU64,
         now: Instant,
-    ) -> Opened {
+    ) -> Result<Opened, ReasonCode> {
         let mut wills = Vec::new();
         let mut ended = None;
         let opened = {
             let mut registry = lock(&self.sessions);
             let existing = registry.get(client_id.as_str()).map(|e| e.0.clone());
+            if existing.is_none() && registry.len() >= self.config.max_sessions {
+                self.stats.limit_hit(Limit::Sessions);
+                return Err(ReasonCode::QUOTA_EXCEEDED);
+            }
             // A session whose expiry is 0 ends with the connection being taken over, so it
             // cannot be resumed [MQTT-3.1.2-6] [MQTT-4.1.0-2].
             let resumable = existing.as_ref().is_some_and(|s| {
@@ -494,7 +598,7 @@ impl Broker {
         for w in wills {
             self.publish(w, now);
         }
-        opened
+        Ok(opened)
     }
 
     /// Ends a session: out of the registry (if still registered), out of the trie, nothing
@@ -685,7 +789,11 @@ mod tests {
 
     #[test]
     fn reconnecting_over_and_over_does_not_grow_the_schedule() {
-        let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
+        let config = BrokerConfig {
+            flapping_max_connects: 0,
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::new(config, AuthHooks::default());
         let now = Instant::now();
         for i in 0..1000u64 {
             let t = now + Duration::from_millis(i);
@@ -705,6 +813,7 @@ mod tests {
                 password: None,
             };
             conn.handle_packet(t, Packet::from(connect)).unwrap();
+            assert!(conn.is_active());
             let _ = conn.handle_connection_lost(t);
         }
         assert_eq!(lock(&broker.schedule).len(), 1);

@@ -2,6 +2,12 @@
 
 use serde::Deserialize;
 
+/// The most levels any topic tree may have: `max_topic_levels` cannot be set above it, and
+/// the trees refuse deeper topics whatever the setting. The trees' walks recurse once per
+/// level, so this bounds their stack use (under 1 KiB a level even unoptimized) below half
+/// of a tokio worker thread's 2 MiB stack.
+pub const MAX_TOPIC_LEVELS_LIMIT: usize = 1024;
+
 /// Protocol settings and per-client limits. Every field has a default (see [`Default`]);
 /// the configuration file's `[mqtt]` table maps onto this struct.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -32,15 +38,46 @@ pub struct BrokerConfig {
     /// does not read costs them at most this once.
     pub publisher_wait_ms: u32,
     /// Largest keep-alive an MQTT 5 client may ask for; larger (or 0) is replaced by this
-    /// value and announced as Server Keep Alive. MQTT 3.x clients cannot be told, so they
-    /// keep their own. `None`: the client's value stands.
+    /// value and announced as Server Keep Alive, so no MQTT 5 connection goes unwatched.
+    /// MQTT 3.x clients cannot be told, so they keep their own (TCP keep-alive, in
+    /// `[limits]`, catches their vanished peers). `None`: the client's value stands.
     pub max_keep_alive_secs: Option<u16>,
     /// Largest Session Expiry Interval granted, in seconds. `None`: the client's value stands.
     pub max_session_expiry_secs: Option<u32>,
-    /// Longest topic name or filter accepted, in bytes.
+    /// Session expiry for MQTT 3.x clients with a persistent session (clean session 0),
+    /// which cannot ask for one: seconds after they disconnect (Mosquitto's
+    /// `persistent_client_expiration`). 4294967295 means never.
+    pub persistent_session_expiry_secs: u32,
+    /// Longest topic name or filter accepted, in bytes, by every path (PUBLISH, wills,
+    /// SUBSCRIBE, topic aliases).
     pub max_topic_length: usize,
-    /// Most levels a topic name or filter may have.
+    /// Most levels a topic name or filter may have, by every path; at most
+    /// [`MAX_TOPIC_LEVELS_LIMIT`].
     pub max_topic_levels: usize,
+    /// Most User Properties one PUBLISH, will or CONNECT may carry.
+    pub max_user_properties: usize,
+    /// Most bytes of topic names one connection's topic aliases may hold, in each direction.
+    pub max_topic_alias_bytes: usize,
+    /// Most subscriptions one session may hold.
+    pub max_subscriptions_per_session: usize,
+    /// Most bytes of topic filters one session's subscriptions may hold.
+    pub max_subscription_bytes_per_session: usize,
+    /// Most sessions (connected or not) the broker holds; a new client beyond it is refused
+    /// (0x97 Quota exceeded).
+    pub max_sessions: usize,
+    /// Most retained messages held; a new retained topic beyond it is refused (0x97).
+    pub max_retained_messages: usize,
+    /// Most bytes (topic, payload, properties) of retained messages held.
+    pub max_retained_bytes: usize,
+    /// Ceiling on the bytes of all messages the broker holds (queued, in flight, retained,
+    /// wills waiting). Above it, publishes from clients are refused with 0x97 until it falls
+    /// (Mosquitto's `memory_limit`). 0: no ceiling.
+    pub memory_limit_bytes: usize,
+    /// Connections of one client identifier allowed within `flapping_window_secs`; more are
+    /// refused (0x9F Connection rate exceeded) until the window has passed. 0: no limit.
+    pub flapping_max_connects: u32,
+    /// The window of `flapping_max_connects`, in seconds.
+    pub flapping_window_secs: u32,
     /// Whether retained messages are supported (Retain Available).
     pub retain_available: bool,
     /// Whether wildcard subscriptions are supported.
@@ -63,10 +100,21 @@ impl Default for BrokerConfig {
             queue_qos0_offline: false,
             slow_consumer_timeout_secs: 30,
             publisher_wait_ms: 100,
-            max_keep_alive_secs: None,
+            max_keep_alive_secs: Some(7200),
             max_session_expiry_secs: None,
+            persistent_session_expiry_secs: 86_400,
             max_topic_length: 65535,
             max_topic_levels: 128,
+            max_user_properties: 128,
+            max_topic_alias_bytes: 64 * 1024,
+            max_subscriptions_per_session: 1000,
+            max_subscription_bytes_per_session: 1024 * 1024,
+            max_sessions: 100_000,
+            max_retained_messages: 100_000,
+            max_retained_bytes: 256 * 1024 * 1024,
+            memory_limit_bytes: 1024 * 1024 * 1024,
+            flapping_max_connects: 60,
+            flapping_window_secs: 60,
             retain_available: true,
             wildcard_subscription_available: true,
             subscription_identifiers_available: true,
@@ -92,6 +140,20 @@ impl BrokerConfig {
         }
         if self.max_topic_levels == 0 || self.max_topic_length == 0 {
             return Err("mqtt.max_topic_levels and mqtt.max_topic_length must be positive".into());
+        }
+        if self.max_topic_levels > MAX_TOPIC_LEVELS_LIMIT {
+            return Err(format!(
+                "mqtt.max_topic_levels must be at most {MAX_TOPIC_LEVELS_LIMIT}"
+            ));
+        }
+        if self.max_keep_alive_secs == Some(0) {
+            return Err("mqtt.max_keep_alive_secs must be at least 1 (or left out)".into());
+        }
+        if self.max_sessions == 0 {
+            return Err("mqtt.max_sessions must be at least 1".into());
+        }
+        if self.flapping_max_connects > 0 && self.flapping_window_secs == 0 {
+            return Err("mqtt.flapping_window_secs must be at least 1".into());
         }
         Ok(())
     }

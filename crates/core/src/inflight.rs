@@ -158,6 +158,7 @@ mod tests {
             properties: PublishProperties::default(),
             expires_at: None,
             origin: None,
+            held: crate::message::Held::none(),
         });
         Inflight {
             packet_id: PacketId::new(id).unwrap(),

@@ -19,6 +19,7 @@ mod config;
 mod connection;
 mod inflight;
 mod message;
+mod policy;
 mod retained;
 mod session;
 mod stats;
@@ -29,8 +30,8 @@ pub use auth::{
     EnhancedAuthenticator,
 };
 pub use broker::Broker;
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, MAX_TOPIC_LEVELS_LIMIT};
 pub use connection::{Close, CloseReason, Connection};
-pub use message::{Message, SessionId};
+pub use message::{Held, Message, SessionId};
 pub use session::Session;
-pub use stats::Stats;
+pub use stats::{Limit, Stats};

@@ -1,14 +1,74 @@
 //! An application message as the broker holds it: published once, shared by every subscriber
 //! and queue it reaches (`Arc<Message>`), never copied per subscriber.
+//!
+//! A message the broker keeps carries a [`Held`] charge: its cost in bytes, added to the
+//! broker's held-bytes meter while any queue, in-flight window or the retained tree holds it
+//! and released when the last reference goes. The meter is what `memory_limit_bytes` is
+//! checked against.
 
-use bytes::Bytes;
-use halyard_codec::{PublishProperties, QoS, TopicName};
+use bytes::{Bytes, BytesMut};
+use halyard_codec::{MqttString, PublishProperties, QoS, TopicName};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Identifies one session for as long as the broker runs (client identifiers can be reused
 /// by a new session after a clean start; session ids are not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(pub u64);
+
+/// What one User Property costs the broker besides its bytes: the two string handles.
+const USER_PROPERTY_OVERHEAD: usize = 2 * std::mem::size_of::<MqttString>();
+
+/// A message's charge on the broker's held-bytes meter: added when made, again for each
+/// clone, released on drop. [`Held::none`] charges nothing (messages not kept).
+#[derive(Debug, Default)]
+pub struct Held(Option<(Arc<AtomicUsize>, usize)>);
+
+impl Held {
+    /// No charge.
+    pub fn none() -> Held {
+        Held(None)
+    }
+
+    /// Whether this is a charge (the message is a compact copy the broker keeps).
+    pub fn is_charged(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub(crate) fn new(meter: &Arc<AtomicUsize>, bytes: usize) -> Held {
+        meter.fetch_add(bytes, Ordering::Relaxed);
+        Held(Some((meter.clone(), bytes)))
+    }
+}
+
+impl Clone for Held {
+    fn clone(&self) -> Held {
+        match &self.0 {
+            Some((meter, bytes)) => Held::new(meter, *bytes),
+            None => Held(None),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((meter, bytes)) = &self.0 {
+            // Never more than was added by this charge.
+            let _ = meter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(*bytes))
+            });
+        }
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, _: &Held) -> bool {
+        // Accounting, not content.
+        true
+    }
+}
+impl Eq for Held {}
 
 /// A message routed by the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +88,8 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The session that published it (for No Local); `None` for wills and broker messages.
     pub origin: Option<SessionId>,
+    /// Its charge on the broker's held-bytes meter.
+    pub held: Held,
 }
 
 impl Message {
@@ -45,35 +107,161 @@ impl Message {
         Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX))
     }
 
-    /// A copy whose topic, payload and properties have allocations of their own. A decoded
-    /// message shares its publisher's read buffer; one kept for long (retained, or queued for
-    /// an offline client) must not keep that whole buffer alive.
+    /// A copy that owns its bytes: topic, payload and every string property copied into one
+    /// new allocation, each a slice of it. A decoded message shares its publisher's read
+    /// buffer; one kept for long (retained, queued for an offline client, a will) must not
+    /// keep that whole buffer alive, and must not cost an allocation per property. The copy
+    /// carries no charge (see [`Message::charged`]).
     pub fn compact(&self) -> Message {
         let p = &self.properties;
-        let properties = halyard_codec::PublishProperties {
-            response_topic: p.response_topic.as_ref().map(|t| t.compact()),
-            correlation_data: p
-                .correlation_data
-                .as_ref()
-                .map(|d| Bytes::copy_from_slice(d)),
-            user_properties: p
-                .user_properties
-                .iter()
-                .map(|(k, v)| (k.compact(), v.compact()))
-                .collect(),
-            content_type: p.content_type.as_ref().map(|c| c.compact()),
-            ..p.clone()
+        let mut len = self.topic.len() + self.payload.len();
+        len += p.response_topic.as_ref().map_or(0, |t| t.len());
+        len += p.correlation_data.as_ref().map_or(0, Bytes::len);
+        len += p.content_type.as_ref().map_or(0, |c| c.len());
+        len += p
+            .user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+        let mut buf = BytesMut::with_capacity(len);
+        let mut spans = Vec::with_capacity(4 + 2 * p.user_properties.len());
+        let mut put = |b: &[u8]| {
+            let start = buf.len();
+            buf.extend_from_slice(b);
+            spans.push(start..buf.len());
         };
+        put(self.topic.as_bytes());
+        put(&self.payload);
+        if let Some(t) = &p.response_topic {
+            put(t.as_bytes());
+        }
+        if let Some(d) = &p.correlation_data {
+            put(d);
+        }
+        if let Some(c) = &p.content_type {
+            put(c.as_bytes());
+        }
+        for (k, v) in &p.user_properties {
+            put(k.as_bytes());
+            put(v.as_bytes());
+        }
+        let all = buf.freeze();
+        let mut spans = spans.into_iter().map(|r| all.slice(r));
+        let mut next = || spans.next().unwrap_or_default();
+        // Each slice holds what the original held, which was valid: the fallbacks below
+        // are never taken, and would only cost an allocation of their own.
+        let string = |b: Bytes, orig: &MqttString| {
+            MqttString::from_bytes(b).unwrap_or_else(|_| orig.compact())
+        };
+        let topic = {
+            let b = next();
+            TopicName::from_mqtt_string(string(b, self.topic.as_mqtt_string()))
+                .unwrap_or_else(|_| self.topic.compact())
+        };
+        let payload = next();
+        let response_topic = p.response_topic.as_ref().map(|t| {
+            let b = next();
+            TopicName::from_mqtt_string(string(b, t.as_mqtt_string()))
+                .unwrap_or_else(|_| t.compact())
+        });
+        let correlation_data = p.correlation_data.as_ref().map(|_| next());
+        let content_type = p.content_type.as_ref().map(|c| string(next(), c));
+        let user_properties = p
+            .user_properties
+            .iter()
+            .map(|(k, v)| {
+                let k = string(next(), k);
+                (k, string(next(), v))
+            })
+            .collect();
         Message {
-            topic: self.topic.compact(),
-            payload: Bytes::copy_from_slice(&self.payload),
-            properties,
+            topic,
+            payload,
+            properties: PublishProperties {
+                response_topic,
+                correlation_data,
+                content_type,
+                user_properties,
+                ..p.clone()
+            },
+            held: Held::none(),
             ..self.clone()
         }
     }
 
-    /// The payload size used for queue accounting.
+    /// The message with a charge of its cost on `meter`.
+    pub(crate) fn charged(self, meter: &Arc<AtomicUsize>) -> Message {
+        let cost = self.cost_bytes();
+        Message {
+            held: Held::new(meter, cost),
+            ..self
+        }
+    }
+
+    /// What the message costs the broker to hold, as queues, budgets and the memory ceiling
+    /// count it: topic, payload, and every property with the handles that hold it.
     pub fn cost_bytes(&self) -> usize {
-        self.payload.len() + self.topic.len()
+        let p = &self.properties;
+        let mut cost = self.payload.len() + self.topic.len();
+        if p.user_properties.is_empty()
+            && p.response_topic.is_none()
+            && p.correlation_data.is_none()
+            && p.content_type.is_none()
+        {
+            return cost;
+        }
+        cost += p.response_topic.as_ref().map_or(0, |t| t.len());
+        cost += p.correlation_data.as_ref().map_or(0, Bytes::len);
+        cost += p.content_type.as_ref().map_or(0, |c| c.len());
+        for (k, v) in &p.user_properties {
+            cost += k.len() + v.len() + USER_PROPERTY_OVERHEAD;
+        }
+        cost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> Message {
+        let s = |x: &str| MqttString::new(x).unwrap();
+        Message {
+            topic: TopicName::new("a/b").unwrap(),
+            payload: Bytes::from_static(b"payload"),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties: PublishProperties {
+                response_topic: Some(TopicName::new("r").unwrap()),
+                correlation_data: Some(Bytes::from_static(b"cd")),
+                content_type: Some(s("text")),
+                user_properties: vec![(s("k1"), s("v1")), (s(""), s("v2"))],
+                ..PublishProperties::default()
+            },
+            expires_at: None,
+            origin: None,
+            held: Held::none(),
+        }
+    }
+
+    #[test]
+    fn compact_keeps_every_field_in_one_allocation() {
+        let m = msg();
+        let c = m.compact();
+        assert_eq!(c, m);
+        assert_eq!(c.cost_bytes(), m.cost_bytes());
+    }
+
+    #[test]
+    fn the_meter_counts_each_charge_until_dropped() {
+        let meter = Arc::new(AtomicUsize::new(0));
+        let m = msg().charged(&meter);
+        let cost = m.cost_bytes();
+        assert_eq!(meter.load(Ordering::Relaxed), cost);
+        let copy = m.clone();
+        assert_eq!(meter.load(Ordering::Relaxed), 2 * cost);
+        drop(m);
+        drop(copy);
+        assert_eq!(meter.load(Ordering::Relaxed), 0);
     }
 }

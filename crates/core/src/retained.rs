@@ -1,7 +1,14 @@
 //! Retained messages, stored in a topic tree so that a wildcard SUBSCRIBE walks only the
 //! branches its filter can match instead of scanning every retained message.
+//!
+//! The tree holds no topic deeper than [`MAX_TOPIC_LEVELS_LIMIT`] levels, whatever its
+//! caller checked: its walks recurse once per level, and so stay within a small, known
+//! stack. It keeps its own count and bytes so that the broker's retained budgets are cheap
+//! to check.
 
+use crate::config::MAX_TOPIC_LEVELS_LIMIT;
 use crate::message::Message;
+use crate::policy::levels;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,35 +31,79 @@ impl Node {
 pub(crate) struct RetainedTree {
     root: Node,
     count: usize,
+    /// The cost (`Message::cost_bytes`) of every message held.
+    bytes: usize,
+}
+
+/// Why a retained message was not stored.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotStored {
+    /// Its topic is deeper than the tree holds.
+    TooDeep,
+    /// A new topic would go over `max_messages` or `max_bytes`.
+    OverBudget,
 }
 
 impl RetainedTree {
     /// Stores `msg` as the retained message of its topic, replacing any; an empty payload
-    /// deletes it instead [MQTT-3.3.1-10] [MQTT-3.3.1-11].
-    pub(crate) fn set(&mut self, msg: Arc<Message>) {
+    /// deletes it instead [MQTT-3.3.1-10] [MQTT-3.3.1-11]. A message that would take the tree
+    /// over `max_messages` or `max_bytes` is not stored (a replacement that does not grow it
+    /// always is).
+    pub(crate) fn set(
+        &mut self,
+        msg: Arc<Message>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<(), NotStored> {
+        if levels(&msg.topic) > MAX_TOPIC_LEVELS_LIMIT {
+            return Err(NotStored::TooDeep);
+        }
         if msg.payload.is_empty() {
             self.remove(msg.topic.as_str());
-            return;
+            return Ok(());
+        }
+        let old_cost = self.get(&msg.topic).map(|m| m.cost_bytes());
+        let new_cost = msg.cost_bytes();
+        let count = self.count + usize::from(old_cost.is_none());
+        let bytes = (self.bytes + new_cost).saturating_sub(old_cost.unwrap_or(0));
+        if (count > max_messages || bytes > max_bytes) && bytes > self.bytes {
+            return Err(NotStored::OverBudget);
         }
         let mut node = &mut self.root;
         for level in msg.topic.split('/') {
             node = node.children.entry(level.into()).or_default();
         }
-        if node.message.replace(msg).is_none() {
-            self.count += 1;
+        node.message = Some(msg);
+        self.count = count;
+        self.bytes = bytes;
+        Ok(())
+    }
+
+    /// The retained message of `topic`, if any.
+    fn get(&self, topic: &str) -> Option<&Arc<Message>> {
+        let mut node = &self.root;
+        for level in topic.split('/') {
+            node = node.children.get(level)?;
         }
+        node.message.as_ref()
     }
 
     fn remove(&mut self, topic: &str) {
         let levels: Vec<&str> = topic.split('/').collect();
-        if remove_at(&mut self.root, &levels) {
+        if let Some(m) = remove_at(&mut self.root, &levels) {
             self.count -= 1;
+            self.bytes = self.bytes.saturating_sub(m.cost_bytes());
         }
     }
 
     /// Number of retained messages.
     pub(crate) fn len(&self) -> usize {
         self.count
+    }
+
+    /// Cost in bytes of the retained messages.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Calls `f` with each retained message whose topic matches `filter` (a filter without
@@ -108,13 +159,11 @@ fn visit_all(node: &Node, f: &mut impl FnMut(&Arc<Message>)) {
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str]) -> bool {
+fn remove_at(node: &mut Node, levels: &[&str]) -> Option<Arc<Message>> {
     let Some((level, rest)) = levels.split_first() else {
-        return node.message.take().is_some();
+        return node.message.take();
     };
-    let Some(child) = node.children.get_mut(*level) else {
-        return false;
-    };
+    let child = node.children.get_mut(*level)?;
     let removed = remove_at(child, rest);
     if child.is_empty() {
         node.children.remove(*level);
@@ -138,8 +187,11 @@ mod tests {
             properties: PublishProperties::default(),
             expires_at: None,
             origin: None,
+            held: crate::message::Held::none(),
         })
     }
+
+    const NO_LIMIT: usize = usize::MAX;
 
     fn matched(t: &RetainedTree, filter: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -151,13 +203,13 @@ mod tests {
     #[test]
     fn set_replace_delete_mqtt_3_3_1_10() {
         let mut t = RetainedTree::default();
-        t.set(msg("a/b", b"1"));
-        t.set(msg("a/b", b"2"));
+        t.set(msg("a/b", b"1"), NO_LIMIT, NO_LIMIT).unwrap();
+        t.set(msg("a/b", b"2"), NO_LIMIT, NO_LIMIT).unwrap();
         assert_eq!(t.len(), 1);
         let mut payload = Vec::new();
         t.for_each_match("a/b", |m| payload.push(m.payload.clone()));
         assert_eq!(payload, vec![Bytes::from_static(b"2")]);
-        t.set(msg("a/b", b""));
+        t.set(msg("a/b", b""), NO_LIMIT, NO_LIMIT).unwrap();
         assert_eq!(t.len(), 0);
         assert!(t.root.is_empty());
     }
@@ -166,7 +218,7 @@ mod tests {
     fn wildcards_and_dollar_topics() {
         let mut t = RetainedTree::default();
         for topic in ["a", "a/b", "a/b/c", "$SYS/x", "b/$y"] {
-            t.set(msg(topic, b"x"));
+            t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
         }
         assert_eq!(matched(&t, "#"), vec!["a", "a/b", "a/b/c", "b/$y"]);
         assert_eq!(matched(&t, "a/#"), vec!["a", "a/b", "a/b/c"]);
@@ -174,6 +226,51 @@ mod tests {
         assert_eq!(matched(&t, "+"), vec!["a"]);
         assert_eq!(matched(&t, "$SYS/#"), vec!["$SYS/x"]);
         assert_eq!(matched(&t, "b/+"), vec!["b/$y"]);
+    }
+
+    #[test]
+    fn budgets_refuse_new_topics_but_not_replacements() {
+        let mut t = RetainedTree::default();
+        t.set(msg("a", b"12"), 2, 100).unwrap();
+        t.set(msg("b", b"12"), 2, 100).unwrap();
+        assert_eq!(t.set(msg("c", b"1"), 2, 100), Err(NotStored::OverBudget));
+        t.set(msg("b", b"1234"), 2, 100).unwrap();
+        assert_eq!(t.bytes(), 1 + 2 + 1 + 4);
+        assert_eq!(
+            t.set(msg("a", &[0; 200]), 2, 100),
+            Err(NotStored::OverBudget)
+        );
+        t.set(msg("a", b""), 2, 100).unwrap();
+        assert_eq!((t.len(), t.bytes()), (1, 5));
+    }
+
+    /// The deep-will crash: a topic of 32,000 levels overflowed a stack in the tree's walks.
+    /// The tree now holds nothing deeper than its limit, and its walks at that depth fit in
+    /// a small stack (run here in a thread with 1 MiB, half the stack of a tokio worker, unoptimized).
+    #[test]
+    fn deep_topics_are_refused_and_the_deepest_held_walk_in_a_small_stack() {
+        std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(|| {
+                let mut t = RetainedTree::default();
+                let too_deep = vec!["a"; 32_000].join("/");
+                assert_eq!(
+                    t.set(msg(&too_deep, b"x"), NO_LIMIT, NO_LIMIT),
+                    Err(NotStored::TooDeep)
+                );
+                let deepest = vec!["a"; MAX_TOPIC_LEVELS_LIMIT].join("/");
+                let leaked = deepest.as_str();
+                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+                assert_eq!(matched(&t, "#").len(), 1);
+                assert_eq!(matched(&t, leaked).len(), 1);
+                t.set(msg(leaked, b""), NO_LIMIT, NO_LIMIT).unwrap();
+                assert!(t.root.is_empty());
+                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+                drop(t);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     proptest! {
@@ -187,7 +284,7 @@ mod tests {
             let mut expected = Vec::new();
             for topic in &topics {
                 if topic.is_empty() { continue; }
-                t.set(msg(topic, b"x"));
+                t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
                 if filter_matches(&filter, topic) {
                     expected.push(topic.clone());
                 }

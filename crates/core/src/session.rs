@@ -14,6 +14,7 @@ use crate::stats::Stats;
 use halyard_codec::{
     MqttString, PacketId, QoS, ReasonCode, SubscriptionId, SubscriptionOptions, TopicFilter,
 };
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,6 +144,14 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
+    /// Bytes of the filters of the session's subscriptions (for
+    /// `max_subscription_bytes_per_session`). Summed when asked rather than kept: it is
+    /// asked only on SUBSCRIBE, of at most `max_subscriptions_per_session` entries, and a
+    /// counter would cost every idle session 8 bytes.
+    pub(crate) fn subscription_bytes(&self) -> usize {
+        self.subscriptions.keys().map(|k| k.len()).sum()
+    }
+
     /// The traffic state, allocated if the session had none.
     pub(crate) fn traffic(&mut self) -> &mut Traffic {
         self.traffic.get_or_insert_default()
@@ -352,9 +361,43 @@ impl Session {
         }
     }
 
+    /// Queues the retained messages a new subscription receives [MQTT-3.3.1-6], within the
+    /// queue's limits like any message (a client that subscribes over and over to many
+    /// retained messages holds no more than its queue allows). Those beyond the limits are
+    /// dropped and counted. Returns how many were queued.
+    pub(crate) fn enqueue_retained(
+        &self,
+        deliveries: impl IntoIterator<Item = Delivery>,
+        cfg: &BrokerConfig,
+        stats: &Stats,
+    ) -> usize {
+        let mut st = self.lock();
+        if st.ended {
+            return 0;
+        }
+        let t = st.traffic();
+        let mut queued = 0;
+        let mut dropped = 0u64;
+        for d in deliveries {
+            let cost = d.msg.cost_bytes();
+            if t.queue.len() >= cfg.max_queued_messages
+                || t.queue_bytes + cost > cfg.max_queued_bytes
+            {
+                dropped += 1;
+                continue;
+            }
+            t.push(d);
+            queued += 1;
+        }
+        Stats::add(&stats.dropped_queue_full, dropped);
+        queued
+    }
+
     /// Queues a delivery within the configured limits and wakes the connection. When the
     /// queue is full, `may_wait` lets a publisher wait for room if the client is draining it
     /// ([`Enqueued::Full`]); otherwise the message is dropped for this client and counted.
+    /// An offline session queues `offline_copy`, a compact copy of the message made once for
+    /// every offline session it reaches (unless the message is one already).
     pub(crate) fn enqueue(
         &self,
         d: Delivery,
@@ -362,6 +405,7 @@ impl Session {
         now: Instant,
         stats: &Stats,
         may_wait: bool,
+        offline_copy: &OnceCell<Arc<Message>>,
     ) -> Enqueued {
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -407,12 +451,13 @@ impl Session {
             Stats::add(&stats.dropped_queue_full, 1);
             return Enqueued::Dropped;
         }
-        if !online {
-            // It may wait here for long: not as a slice of its publisher's read buffer.
-            t.push(Delivery {
-                msg: Arc::new(d.msg.compact()),
-                ..d
-            });
+        if !online && !d.msg.held.is_charged() {
+            // It may wait here for long: not as a slice of its publisher's read buffer, and
+            // charged to the memory ceiling. One copy serves every offline session.
+            let msg = offline_copy
+                .get_or_init(|| Arc::new(d.msg.compact().charged(stats.held_meter())))
+                .clone();
+            t.push(Delivery { msg, ..d });
         } else {
             t.push(d);
         }

@@ -5,7 +5,12 @@
 //! node their filter ends at; members of a shared subscription hang there too, under their
 //! ShareName. The trie only stores and finds; who gets a message (overlaps, shared-group
 //! picks, No Local) is decided by the broker.
+//!
+//! The trie holds no filter deeper than [`MAX_TOPIC_LEVELS_LIMIT`] levels, whatever its
+//! caller checked, and a topic is matched only that deep: its walks recurse once per level
+//! and so stay within a small, known stack.
 
+use crate::config::MAX_TOPIC_LEVELS_LIMIT;
 use crate::message::SessionId;
 use crate::session::Session;
 use halyard_codec::{SubscriptionId, SubscriptionOptions, TopicFilter};
@@ -109,8 +114,12 @@ pub(crate) struct SubscriptionTrie {
 
 impl SubscriptionTrie {
     /// Adds or replaces the subscription of `sub.session` to `filter`. Returns whether it
-    /// replaced one.
-    pub(crate) fn insert(&mut self, filter: &TopicFilter, sub: Subscriber) -> bool {
+    /// replaced one, or `None` (and stores nothing) if the filter is deeper than the trie
+    /// holds.
+    pub(crate) fn insert(&mut self, filter: &TopicFilter, sub: Subscriber) -> Option<bool> {
+        if crate::policy::levels(filter.match_filter()) > MAX_TOPIC_LEVELS_LIMIT {
+            return None;
+        }
         let shared = filter.shared();
         let mut node = &mut self.root;
         for level in filter.match_filter().split('/') {
@@ -139,7 +148,7 @@ impl SubscriptionTrie {
         if !replaced {
             self.count += 1;
         }
-        replaced
+        Some(replaced)
     }
 
     /// Removes the subscription of `session` to `filter`. Returns whether one existed.
@@ -177,6 +186,11 @@ impl SubscriptionTrie {
     /// [MQTT-4.7.2-1].
     pub(crate) fn for_each_match<'a>(&'a self, topic: &str, mut f: impl FnMut(Match<'a>)) {
         let dollar = topic.starts_with('$');
+        if crate::policy::levels(topic) > MAX_TOPIC_LEVELS_LIMIT {
+            // No filter held is this deep, so only `#` filters could match: not worth a
+            // walk of unbounded depth. Such topics are refused before they get here.
+            return;
+        }
         visit(&self.root, Some(topic), !dollar, &mut f);
     }
 }
@@ -288,8 +302,8 @@ mod tests {
         let mut t = SubscriptionTrie::default();
         let (a, b) = (session(1), session(2));
         let f = |s: &str| TopicFilter::new(s).unwrap();
-        assert!(!t.insert(&f("a/+/c"), sub(&a)));
-        assert!(t.insert(&f("a/+/c"), sub(&a)));
+        assert_eq!(t.insert(&f("a/+/c"), sub(&a)), Some(false));
+        assert_eq!(t.insert(&f("a/+/c"), sub(&a)), Some(true));
         t.insert(&f("a/#"), sub(&b));
         t.insert(&f("$share/g/a/b/c"), sub(&b));
         assert_eq!(t.len(), 3);
@@ -316,6 +330,33 @@ mod tests {
         assert_eq!(matched(&t, "$SYS/x"), vec![12]);
         assert_eq!(matched(&t, "$x"), Vec::<u64>::new());
         assert_eq!(matched(&t, "y/x"), vec![10, 11]);
+    }
+
+    /// Filters deeper than the trie holds are refused; the deepest it holds is inserted,
+    /// matched and removed in a thread with a 1 MiB stack (half a tokio worker's), unoptimized.
+    #[test]
+    fn deep_filters_are_refused_and_the_deepest_held_walk_in_a_small_stack() {
+        std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(|| {
+                let mut t = SubscriptionTrie::default();
+                let s = session(1);
+                let too_deep = vec!["+"; MAX_TOPIC_LEVELS_LIMIT + 1].join("/");
+                let too_deep = TopicFilter::new(&too_deep).unwrap();
+                assert_eq!(t.insert(&too_deep, sub(&s)), None);
+                let deepest = vec!["+"; MAX_TOPIC_LEVELS_LIMIT].join("/");
+                let deepest = TopicFilter::new(&deepest).unwrap();
+                assert_eq!(t.insert(&deepest, sub(&s)), Some(false));
+                let topic = vec!["a"; MAX_TOPIC_LEVELS_LIMIT].join("/");
+                assert_eq!(matched(&t, &topic), vec![1]);
+                assert!(t.remove(&deepest, s.id()));
+                assert!(t.root.is_empty());
+                t.insert(&deepest, sub(&s));
+                drop(t);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     fn filter_strategy() -> impl Strategy<Value = String> {

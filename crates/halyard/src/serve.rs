@@ -64,7 +64,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.listener = args
             .bind
             .iter()
-            .map(|&bind| ListenerConfig { bind })
+            .map(|&bind| ListenerConfig {
+                bind,
+                max_connections: None,
+            })
             .collect();
     }
     config

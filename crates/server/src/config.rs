@@ -23,6 +23,7 @@ impl Default for Config {
         Config {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+                max_connections: None,
             }],
             limits: ServerLimits::default(),
             mqtt: BrokerConfig::default(),
@@ -36,6 +37,10 @@ impl Default for Config {
 pub struct ListenerConfig {
     /// Address and port to listen on, e.g. "127.0.0.1:1883" or "[::1]:1883".
     pub bind: SocketAddr,
+    /// Most connections open at once on this listener (within `limits.max_connections`
+    /// for all of them). `None`: only the overall limit.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 /// Limits on connections.
@@ -46,6 +51,13 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Seconds a new connection has to send CONNECT before it is closed.
     pub connect_timeout_secs: u64,
+    /// New connections accepted per second from one IP address (a burst of as many is
+    /// allowed); more are closed as they are accepted. 0: no limit.
+    pub max_connection_rate_per_ip: u32,
+    /// TCP keep-alive on accepted sockets: seconds of silence before the kernel probes the
+    /// peer (then every 10 s, closing after 6 unanswered probes), so connections whose peer
+    /// vanished end even with MQTT keep-alive 0. 0: off.
+    pub tcp_keepalive_secs: u32,
 }
 
 impl Default for ServerLimits {
@@ -53,6 +65,8 @@ impl Default for ServerLimits {
         ServerLimits {
             max_connections: 100_000,
             connect_timeout_secs: 10,
+            max_connection_rate_per_ip: 1000,
+            tcp_keepalive_secs: 120,
         }
     }
 }
@@ -65,6 +79,9 @@ impl Config {
         }
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
+        }
+        if self.listener.iter().any(|l| l.max_connections == Some(0)) {
+            return Err("listener max_connections must be at least 1".into());
         }
         if self.limits.connect_timeout_secs == 0 {
             return Err("limits.connect_timeout_secs must be at least 1".into());

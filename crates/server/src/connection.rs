@@ -58,6 +58,8 @@ enum Slot {
 pub(crate) struct ConnectionHandle {
     shared: Arc<Shared>,
     state: Mutex<HandleState>,
+    /// The index of the listener that accepted it (for its connection count).
+    listener: u16,
 }
 
 pub(crate) struct HandleState {
@@ -143,7 +145,7 @@ impl ConnectionHandle {
         if linked {
             self.shared.keep_alive.remove(self);
         }
-        self.shared.connection_closed();
+        self.shared.connection_closed(usize::from(self.listener));
     }
 }
 
@@ -182,7 +184,7 @@ impl Wake for ConnectionHandle {
 }
 
 /// Starts serving a new connection.
-pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, listener: u16) {
     tracing::debug!(%peer, "connection accepted");
     let conn = Connection::new(shared.broker.clone(), Instant::now());
     let handle = Arc::new(ConnectionHandle {
@@ -194,6 +196,7 @@ pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             },
             wheel: WheelLink::default(),
         }),
+        listener,
     });
     shared.runtime.spawn(run(handle, Parked { stream, conn }));
 }

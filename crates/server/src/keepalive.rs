@@ -210,6 +210,7 @@ mod tests {
         let config = Config {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                max_connections: None,
             }],
             ..Config::default()
         };

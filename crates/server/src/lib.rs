@@ -8,6 +8,7 @@
 //!
 //! Planned here too: TLS and WebSocket listeners, metrics, `$SYS` topics, reload.
 
+mod admission;
 mod config;
 mod connection;
 mod keepalive;
@@ -50,27 +51,38 @@ pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let broker = Broker::new(config.mqtt.clone(), auth);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let listener_limits: Vec<Option<usize>> =
+        config.listener.iter().map(|l| l.max_connections).collect();
+    if listener_limits.len() > usize::from(u16::MAX) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "at most 65535 listeners",
+        ));
+    }
     let shared = Arc::new(Shared::new(
         broker.clone(),
         config.limits.clone(),
+        &listener_limits,
         shutdown_rx.clone(),
         tokio::runtime::Handle::current(),
     ));
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
-    for l in &config.listener {
+    for (index, l) in (0u16..).zip(&config.listener) {
         let socket = tokio::net::TcpListener::bind(l.bind).await?;
         let addr = socket.local_addr()?;
         tracing::info!("listening on {addr}");
         addrs.push(addr);
         tasks.spawn(listener::accept_loop(
+            index,
             socket,
             shared.clone(),
             shutdown_rx.clone(),
         ));
     }
     tasks.spawn(tick_loop(broker.clone(), shutdown_rx.clone()));
-    tasks.spawn(keep_alive_loop(shared.clone(), shutdown_rx));
+    tasks.spawn(keep_alive_loop(shared.clone(), shutdown_rx.clone()));
+    tasks.spawn(limit_report_loop(broker.clone(), shutdown_rx));
     Ok(RunningServer {
         addrs,
         broker,
@@ -102,6 +114,38 @@ async fn keep_alive_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = interval.tick() => shared.keep_alive.sweep(&mut next, std::time::Instant::now()),
+        }
+    }
+}
+
+/// How often refusals by the broker's limits are reported in the log.
+const LIMIT_REPORT: Duration = Duration::from_secs(10);
+
+/// Logs, once per [`LIMIT_REPORT`] at most, each limit that refused something since the
+/// last report and how often: an abusive client costs one log line per limit per interval,
+/// not one per refusal.
+async fn limit_report_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(LIMIT_REPORT);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = [0u64; halyard_core::Limit::ALL.len()];
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = interval.tick() => {}
+        }
+        for (limit, last) in halyard_core::Limit::ALL.iter().zip(seen.iter_mut()) {
+            let hits = broker.stats().limit_hits(*limit);
+            if hits > *last {
+                tracing::warn!(
+                    limit = limit.label(),
+                    refused = hits - *last,
+                    "refused by {} ({} times in the last {} s)",
+                    limit.setting(),
+                    hits - *last,
+                    LIMIT_REPORT.as_secs()
+                );
+                *last = hits;
+            }
         }
     }
 }

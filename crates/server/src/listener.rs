@@ -1,13 +1,16 @@
-//! The accept loop of one TCP listener: the connection limit, and a connection started for
-//! each accepted socket.
+//! The accept loop of one TCP listener: admission (connection counts, the rate per source
+//! address), socket options, and a connection started for each accepted socket.
 
 use crate::connection;
 use crate::shared::Shared;
+use halyard_core::Limit;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub(crate) async fn accept_loop(
+    index: u16,
     listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -25,14 +28,39 @@ pub(crate) async fn accept_loop(
                         continue;
                     }
                 };
-                if !shared.try_open_connection() {
-                    tracing::warn!(%peer, "connection refused: limits.max_connections reached");
+                // Refusals are counted per limit and logged by the server's limit report, at
+                // most once per interval (a flood must not become a flood of log lines).
+                let stats = shared.broker.stats();
+                if !shared.rate.admit(peer.ip(), Instant::now()) {
+                    stats.limit_hit(Limit::ConnectionRate);
+                    drop(stream);
+                    continue;
+                }
+                if !shared.try_open_connection(usize::from(index)) {
+                    stats.limit_hit(Limit::Connections);
                     drop(stream);
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                connection::start(shared.clone(), stream, peer);
+                set_tcp_keepalive(&stream, shared.limits.tcp_keepalive_secs);
+                connection::start(shared.clone(), stream, peer, index);
             }
         }
+    }
+}
+
+/// Turns on TCP keep-alive probes, so a connection whose peer vanished (and which has no
+/// MQTT keep-alive) is ended by the kernel: silence for `secs`, then a probe every 10 s,
+/// closed after 6 unanswered.
+fn set_tcp_keepalive(stream: &tokio::net::TcpStream, secs: u32) {
+    if secs == 0 {
+        return;
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(u64::from(secs)))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(6);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!("TCP keep-alive not set: {e}");
     }
 }

@@ -2,6 +2,7 @@
 //! the shutdown signal, the runtime to spawn connection tasks on, and the count of open
 //! connections (which enforces `limits.max_connections` and lets shutdown wait for all).
 
+use crate::admission::{ListenerCount, RateLimiter};
 use crate::config::ServerLimits;
 use crate::keepalive::KeepAliveWheel;
 use halyard_core::Broker;
@@ -22,16 +23,26 @@ pub(crate) struct Shared {
     pub(crate) keep_alive: KeepAliveWheel,
     open: AtomicUsize,
     all_closed: Notify,
+    /// Each listener's own open-connection count, by listener index.
+    listeners: Vec<ListenerCount>,
+    /// New connections per second per source address.
+    pub(crate) rate: RateLimiter,
 }
 
 impl Shared {
     pub(crate) fn new(
         broker: Arc<Broker>,
         limits: ServerLimits,
+        listener_limits: &[Option<usize>],
         shutdown: watch::Receiver<bool>,
         runtime: tokio::runtime::Handle,
     ) -> Shared {
         Shared {
+            listeners: listener_limits
+                .iter()
+                .map(|&m| ListenerCount::new(m))
+                .collect(),
+            rate: RateLimiter::new(limits.max_connection_rate_per_ip),
             broker,
             limits,
             shutdown,
@@ -43,16 +54,31 @@ impl Shared {
         }
     }
 
-    /// Counts a new connection, unless `limits.max_connections` are open already.
-    pub(crate) fn try_open_connection(&self) -> bool {
-        self.open
+    /// Counts a new connection on listener `listener`, unless `limits.max_connections` are
+    /// open already, or that listener's own limit.
+    pub(crate) fn try_open_connection(&self, listener: usize) -> bool {
+        let Some(count) = self.listeners.get(listener) else {
+            return false;
+        };
+        if !count.try_open() {
+            return false;
+        }
+        let opened = self
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.limits.max_connections).then_some(n + 1)
             })
-            .is_ok()
+            .is_ok();
+        if !opened {
+            count.closed();
+        }
+        opened
     }
 
-    pub(crate) fn connection_closed(&self) {
+    pub(crate) fn connection_closed(&self, listener: usize) {
+        if let Some(count) = self.listeners.get(listener) {
+            count.closed();
+        }
         if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.all_closed.notify_waiters();
         }

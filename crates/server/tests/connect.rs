@@ -453,10 +453,13 @@ fn v5_connack_advertises_limits_and_features() {
         assert_eq!(props.subscription_identifiers_available, Some(true));
         assert_eq!(props.shared_subscription_available, Some(true));
         // QoS 2 is supported, so no Maximum QoS [MQTT-3.2.2-9]; nothing that was not asked
-        // for: no Server Keep Alive without a configured maximum, no Session Expiry Interval
-        // when the requested one is granted, no Assigned Client Identifier for a named client.
+        // for: Server Keep Alive only to replace a keep-alive of 0 (the default maximum,
+        // mqtt.max_keep_alive_secs = 7200, leaves 60 alone) [MQTT-3.2.2-21], no Session
+        // Expiry Interval when the requested one is granted, no Assigned Client Identifier
+        // for a named client.
         assert_eq!(props.maximum_qos, None);
-        assert_eq!(props.server_keep_alive, None);
+        let expected_keep_alive = (keep_alive == 0).then_some(7200);
+        assert_eq!(props.server_keep_alive, expected_keep_alive);
         assert_eq!(props.session_expiry_interval, None);
         assert_eq!(props.assigned_client_identifier, None);
         assert_eq!(props.authentication_method, None);

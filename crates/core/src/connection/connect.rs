@@ -4,6 +4,7 @@
 use super::{Close, CloseReason, Connection, Peer, Phase};
 use crate::auth::{AuthDecision, ConnectInfo};
 use crate::message::Message;
+use crate::policy;
 use crate::session::PendingWill;
 use bytes::Bytes;
 use halyard_codec::{
@@ -14,7 +15,6 @@ use std::time::Instant;
 
 impl Connection {
     pub(super) fn handle_connect(&mut self, now: Instant, c: Connect) -> Result<(), Close> {
-        let cfg = self.broker.config().clone();
         let v = c.protocol;
         self.peer = Some(Peer {
             version: v,
@@ -57,18 +57,30 @@ impl Connection {
         if let AuthDecision::Deny(rc) = self.broker.authenticator().authenticate(&info) {
             return Err(self.refuse(rc));
         }
-        if let Some(w) = &c.will {
-            if w.retain && !cfg.retain_available {
-                return Err(self.refuse(ReasonCode::RETAIN_NOT_SUPPORTED));
-            }
-            if w.topic.starts_with("$SYS") {
-                return Err(self.refuse(ReasonCode::NOT_AUTHORIZED));
-            }
+        if let Err(rc) = self.check_connect_policy(&c) {
+            return Err(self.refuse(rc));
         }
         if c.properties.authentication_method.is_some() {
             return self.begin_enhanced_auth(now, c, client_id, assigned);
         }
         self.complete_connect(now, c, client_id, assigned, None)
+    }
+
+    /// The rules CONNECT's contents pass, as a PUBLISH's would (a will is published later,
+    /// and must not slip past a check its PUBLISH would meet): the will's topic, its RETAIN
+    /// flag and its User Properties, and CONNECT's own User Properties.
+    fn check_connect_policy(&self, c: &Connect) -> Result<(), ReasonCode> {
+        let cfg = self.broker.config();
+        let stats = self.broker.stats();
+        policy::check_user_properties(cfg, stats, &c.properties.user_properties)?;
+        if let Some(w) = &c.will {
+            if w.retain && !cfg.retain_available {
+                return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
+            }
+            policy::check_publish_topic(cfg, stats, &w.topic)?;
+            policy::check_user_properties(cfg, stats, &w.properties.user_properties)?;
+        }
+        Ok(())
     }
 
     /// Accepts the connection: opens or resumes the session, sends CONNACK (with the last
@@ -91,12 +103,14 @@ impl Connection {
             Some(max) if v.is_v5() && (c.keep_alive_secs == 0 || c.keep_alive_secs > max) => max,
             _ => c.keep_alive_secs,
         };
+        // A 3.x client cannot ask for an expiry: its persistent session gets the
+        // configured one (Mosquitto's `persistent_client_expiration`).
         let requested_expiry = if v.is_v5() {
             c.properties.session_expiry_interval.unwrap_or(0)
         } else if c.clean_start {
             0
         } else {
-            u32::MAX
+            cfg.persistent_session_expiry_secs
         };
         let expiry_secs = self.grant_expiry(requested_expiry);
         let client_receive_max = c
@@ -104,16 +118,31 @@ impl Connection {
             .receive_maximum
             .map_or(u16::MAX, NonZeroU16::get);
 
-        let opened = self
+        // A client identifier that reconnects in a tight loop is refused for a while (EMQX's
+        // flapping detection); counted only once the client has authenticated, so nobody
+        // can use up another client's connections by guessing.
+        if let Err(rc) = self.broker.check_flapping(&client_id, now) {
+            return Err(self.refuse(rc));
+        }
+        let opened = match self
             .broker
-            .open_session(&client_id, c.clean_start, self.generation, now);
+            .open_session(&client_id, c.clean_start, self.generation, now)
+        {
+            Ok(opened) => opened,
+            Err(rc) => return Err(self.refuse(rc)),
+        };
         let session = opened.session;
+        let meter = self.broker.stats().held_meter().clone();
         {
             let mut st = session.lock();
             st.expiry_secs = expiry_secs;
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
-            st.will = c.will.map(|w| Box::new(will_message(w, v)));
+            st.will = c.will.map(|w| {
+                let mut will = will_message(w, v);
+                will.msg = will.msg.charged(&meter);
+                Box::new(will)
+            });
         }
         session.set_connected(true);
         self.session = Some(session);
@@ -252,6 +281,7 @@ fn will_message(w: Will, v: ProtocolVersion) -> PendingWill {
         properties,
         expires_at: None,
         origin: None,
+        held: crate::message::Held::none(),
     };
     PendingWill {
         delay_secs: w.properties.will_delay_interval.unwrap_or(0),

@@ -139,10 +139,9 @@ impl Connection {
         }
         // Only a topic alias the client has actually received may be used alone later.
         if let Some(alias) = new_alias {
-            self.aliases
-                .get_or_insert_default()
-                .outbound
-                .insert(d.msg.topic.compact(), alias);
+            let aliases = self.aliases.get_or_insert_default();
+            aliases.outbound_bytes += d.msg.topic.len();
+            aliases.outbound.insert(d.msg.topic.compact(), alias);
         }
         true
     }
@@ -201,6 +200,11 @@ impl Connection {
         }
         let next = u16::try_from(known.map_or(0, HashMap::len) + 1).ok()?;
         if next > max {
+            return None;
+        }
+        // Within the byte budget of the alias table, or the topic goes out in full.
+        let bytes = self.aliases.as_ref().map_or(0, |a| a.outbound_bytes);
+        if bytes + topic.len() > self.broker.config().max_topic_alias_bytes {
             return None;
         }
         Some((next, false))

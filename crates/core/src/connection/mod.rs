@@ -115,8 +115,12 @@ struct Peer {
 struct TopicAliases {
     /// Inbound: alias -> topic.
     inbound: HashMap<u16, TopicName>,
+    /// Bytes of the topics in `inbound` (bounded by `max_topic_alias_bytes`).
+    inbound_bytes: usize,
     /// Outbound: topic -> alias.
     outbound: HashMap<TopicName, u16>,
+    /// Bytes of the topics in `outbound` (bounded by `max_topic_alias_bytes`).
+    outbound_bytes: usize,
 }
 
 /// One client connection.

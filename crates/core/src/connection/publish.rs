@@ -4,9 +4,10 @@
 
 use super::{Close, Connection};
 use crate::broker::Routed;
-use crate::message::Message;
+use crate::message::{Held, Message};
+use crate::policy;
 use crate::stats::Stats;
-use halyard_codec::{Ack, Packet, Publish, QoS, ReasonCode, TopicName};
+use halyard_codec::{Ack, Packet, Publish, QoS, ReasonCode};
 use std::time::Instant;
 
 impl Connection {
@@ -51,17 +52,41 @@ impl Connection {
                     }
                 }
             } else {
-                self.aliases
-                    .get_or_insert_default()
-                    .inbound
-                    .insert(alias, p.topic.compact());
+                // The topic is checked before it is kept for the alias.
+                if let Err(rc) = policy::check_publish_topic(cfg, stats, &p.topic) {
+                    return Err(self.violation(
+                        now,
+                        rc,
+                        "topic beyond the broker's limits set as a Topic Alias".into(),
+                    ));
+                }
+                let aliases = self.aliases.get_or_insert_default();
+                let replaced = aliases.inbound.get(&alias).map_or(0, |t| t.len());
+                if let Err(rc) = policy::check_alias_bytes(
+                    cfg,
+                    stats,
+                    aliases.inbound_bytes,
+                    p.topic.len(),
+                    replaced,
+                ) {
+                    return Err(self.violation(
+                        now,
+                        rc,
+                        "topic aliases over the broker's byte limit (mqtt.max_topic_alias_bytes)"
+                            .into(),
+                    ));
+                }
+                aliases.inbound_bytes = aliases.inbound_bytes + p.topic.len() - replaced;
+                aliases.inbound.insert(alias, p.topic.compact());
             }
         }
 
-        let rejection = self.check_topic(&p.topic);
+        let rejection = self.check_publish(&p).err();
         let packet_id = p.packet_id;
         let (ack, routed) = match (p.qos, packet_id) {
-            (QoS::AtMostOnce, _) if rejection.is_none() => (None, self.route(p, now)),
+            (QoS::AtMostOnce, _) if rejection.is_none() => {
+                (None, self.route(p, now).unwrap_or_default())
+            }
             (QoS::AtLeastOnce, Some(id)) => {
                 let (rc, routed) = match rejection {
                     Some(rc) => (rc, Routed::default()),
@@ -126,21 +151,18 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether this client may publish to `topic`; `Some(reason)` if not. Clients may not
-    /// publish to `$SYS` topics, and topics beyond the configured limits are refused.
-    fn check_topic(&self, topic: &TopicName) -> Option<ReasonCode> {
+    /// Whether this client may publish this message (see `policy`): its topic, its User
+    /// Properties, and the memory ceiling.
+    fn check_publish(&self, p: &Publish) -> Result<(), ReasonCode> {
         let cfg = self.broker.config();
-        if topic.starts_with("$SYS") {
-            Stats::add(&self.broker.stats().publish_denied, 1);
-            return Some(ReasonCode::NOT_AUTHORIZED);
-        }
-        if topic.len() > cfg.max_topic_length || topic.split('/').count() > cfg.max_topic_levels {
-            return Some(ReasonCode::TOPIC_NAME_INVALID);
-        }
-        None
+        let stats = self.broker.stats();
+        policy::check_publish_topic(cfg, stats, &p.topic)?;
+        policy::check_user_properties(cfg, stats, &p.properties.user_properties)?;
+        policy::check_memory(cfg, stats)
     }
 
-    fn route(&self, p: Publish, now: Instant) -> Routed {
+    /// Publishes a client's message; a refusal by the retained budgets routes nothing.
+    fn route(&self, p: Publish, now: Instant) -> Result<Routed, ReasonCode> {
         let origin = self.session.as_ref().map(|s| s.id());
         let msg = Message {
             topic: p.topic,
@@ -150,19 +172,20 @@ impl Connection {
             properties: p.properties,
             expires_at: None,
             origin,
+            held: Held::none(),
         };
-        self.broker.publish_from_client(msg, now, true)
+        self.broker
+            .publish_from_client(msg, now, true)
+            .map_err(|(rc, _)| rc)
     }
 
     /// Routes, with the reason code for the acknowledgement (0x10 when nobody was
     /// subscribed, on 5.0).
     fn route_result(&self, p: Publish, now: Instant) -> (ReasonCode, Routed) {
-        let routed = self.route(p, now);
-        let rc = if routed.matched == 0 {
-            ReasonCode::NO_MATCHING_SUBSCRIBERS
-        } else {
-            ReasonCode::SUCCESS
-        };
-        (rc, routed)
+        match self.route(p, now) {
+            Ok(routed) if routed.matched == 0 => (ReasonCode::NO_MATCHING_SUBSCRIBERS, routed),
+            Ok(routed) => (ReasonCode::SUCCESS, routed),
+            Err(rc) => (rc, Routed::default()),
+        }
     }
 }

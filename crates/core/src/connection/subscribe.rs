@@ -2,9 +2,10 @@
 //! UNSUBACK, and the retained messages a new subscription receives.
 
 use super::{Close, Connection};
+use crate::policy;
 use crate::session::Delivery;
 use halyard_codec::{
-    Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    Packet, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
     UnsubAck, Unsubscribe,
 };
 use std::time::Instant;
@@ -28,11 +29,15 @@ impl Connection {
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
         for (filter, options) in &s.filters {
-            if let Some(rc) = self.check_filter(filter) {
-                codes.push(rc);
-                continue;
-            }
-            let existed = self.broker.subscribe(&session, filter, *options, id);
+            let subscribed = policy::check_filter(cfg, broker.stats(), filter)
+                .and_then(|()| broker.subscribe(&session, filter, *options, id));
+            let existed = match subscribed {
+                Ok(existed) => existed,
+                Err(rc) => {
+                    codes.push(rc);
+                    continue;
+                }
+            };
             codes.push(ReasonCode(options.qos.as_u8()));
             let send_retained = match options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
@@ -57,23 +62,8 @@ impl Connection {
         self.poll_deliveries(now)
     }
 
-    /// Why a filter is refused, if it is.
-    fn check_filter(&self, filter: &TopicFilter) -> Option<ReasonCode> {
-        let cfg = self.broker.config();
-        if filter.shared().is_some() && !cfg.shared_subscription_available {
-            return Some(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
-        }
-        if filter.has_wildcards() && !cfg.wildcard_subscription_available {
-            return Some(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
-        }
-        if filter.len() > cfg.max_topic_length || filter.split('/').count() > cfg.max_topic_levels {
-            return Some(ReasonCode::TOPIC_FILTER_INVALID);
-        }
-        None
-    }
-
     /// Queues the retained messages matching a new subscription, with RETAIN set
-    /// [MQTT-3.3.1-6]. They bypass the queue limit: they are already in memory, shared.
+    /// [MQTT-3.3.1-6], within the session's queue limits (`Session::enqueue_retained`).
     fn queue_retained(
         &self,
         filter: &TopicFilter,
@@ -90,17 +80,15 @@ impl Connection {
         if found.is_empty() {
             return;
         }
-        let mut st = session.lock();
-        for msg in found {
-            let qos: QoS = msg.qos.min(options.qos);
-            st.traffic().push(Delivery {
-                msg,
-                qos,
-                retain: true,
-                sub_ids: id.into_iter().collect(),
-                shared: None,
-            });
-        }
+        let deliveries = found.into_iter().map(|msg| Delivery {
+            qos: msg.qos.min(options.qos),
+            msg,
+            retain: true,
+            sub_ids: id.into_iter().collect(),
+            shared: None,
+        });
+        let broker = &self.broker;
+        session.enqueue_retained(deliveries, broker.config(), broker.stats());
     }
 
     pub(super) fn handle_unsubscribe(&mut self, u: Unsubscribe) -> Result<(), Close> {

@@ -52,6 +52,7 @@ impl TestBroker {
         let mut config = Config {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                max_connections: None,
             }],
             ..Config::default()
         };
