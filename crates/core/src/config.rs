@@ -15,6 +15,9 @@ pub const MAX_TOPIC_LEVELS_LIMIT: usize = 1024;
 pub struct BrokerConfig {
     /// Largest packet accepted from a client, in bytes (advertised as Maximum Packet Size).
     pub max_packet_size: u32,
+    /// Largest CONNECT accepted, in bytes (at most `max_packet_size`): a socket that has not
+    /// connected yet holds no more than this while it sends its CONNECT, however slowly.
+    pub max_connect_packet_size: u32,
     /// Unacknowledged QoS 1 and 2 PUBLISH packets a client may have outstanding towards the
     /// broker (advertised as Receive Maximum).
     pub receive_maximum: u16,
@@ -92,6 +95,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             max_packet_size: 1024 * 1024,
+            max_connect_packet_size: 64 * 1024,
             receive_maximum: 64,
             topic_alias_maximum: 64,
             max_inflight: 256,
@@ -128,6 +132,9 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_packet_size < 64 {
             return Err("mqtt.max_packet_size must be at least 64 bytes".into());
+        }
+        if self.max_connect_packet_size < 64 {
+            return Err("mqtt.max_connect_packet_size must be at least 64 bytes".into());
         }
         if self.receive_maximum == 0 {
             return Err("mqtt.receive_maximum must be at least 1".into());

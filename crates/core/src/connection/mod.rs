@@ -202,12 +202,20 @@ impl Connection {
     }
 
     /// How to decode the next packet from this client.
+    /// Before CONNECT is accepted, the smaller `max_connect_packet_size` applies, so a
+    /// socket that has not connected holds little.
     pub fn decode_options(&self) -> DecodeOptions {
         let v = self
             .peer
             .as_ref()
             .map_or(ProtocolVersion::V5, |p| p.version);
-        DecodeOptions::new(v).with_max_packet_size(self.broker.config().max_packet_size)
+        let cfg = self.broker.config();
+        let max = if self.phase == Phase::AwaitConnect {
+            cfg.max_connect_packet_size.min(cfg.max_packet_size)
+        } else {
+            cfg.max_packet_size
+        };
+        DecodeOptions::new(v).with_max_packet_size(max)
     }
 
     /// Registers the waker to call when messages are queued for this connection, or when

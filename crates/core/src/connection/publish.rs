@@ -158,6 +158,10 @@ impl Connection {
         let stats = self.broker.stats();
         policy::check_publish_topic(cfg, stats, &p.topic)?;
         policy::check_user_properties(cfg, stats, &p.properties.user_properties)?;
+        // Clearing a retained message frees memory: the ceiling does not stop it.
+        if p.retain && p.payload.is_empty() {
+            return Ok(());
+        }
         policy::check_memory(cfg, stats)
     }
 
