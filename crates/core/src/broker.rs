@@ -418,9 +418,13 @@ impl Broker {
     }
 
     /// Adds or replaces a subscription. Returns whether the session already had one to the
-    /// same filter, or why it was refused: the session's subscription budget (0x97), or a
-    /// filter deeper than the trie holds (0x8F). Only the session's connection subscribes
-    /// for it, so the budget checked here still holds when the trie is updated.
+    /// same filter, or why it was refused: the session's subscription budget (0x97), a
+    /// filter deeper than the trie holds (0x8F), or a session that has ended (taken over
+    /// while its old connection still sent SUBSCRIBE: 0x80).
+    ///
+    /// The trie's write lock is held across the session's update (lock order: trie, then
+    /// session), so a session ending meanwhile either is seen as ended here or finds this
+    /// subscription when it clears its own: none is left in the trie for a dead session.
     pub(crate) fn subscribe(
         &self,
         session: &Arc<Session>,
@@ -428,26 +432,28 @@ impl Broker {
         options: SubscriptionOptions,
         id: Option<SubscriptionId>,
     ) -> Result<bool, ReasonCode> {
-        {
-            let st = session.lock();
-            if !st.subscriptions.contains_key(filter.as_str()) {
-                policy::check_subscription_budget(
-                    &self.config,
-                    &self.stats,
-                    st.subscriptions.len(),
-                    st.subscription_bytes(),
-                    filter,
-                )?;
-            }
-        }
         // Kept for the subscription's life: not a slice of the read buffer.
         let filter = &filter.compact();
+        let mut trie = write(&self.trie);
+        let mut st = session.lock();
+        if st.ended {
+            return Err(ReasonCode::UNSPECIFIED_ERROR);
+        }
+        if !st.subscriptions.contains_key(filter.as_str()) {
+            policy::check_subscription_budget(
+                &self.config,
+                &self.stats,
+                st.subscriptions.len(),
+                st.subscription_bytes(),
+                filter,
+            )?;
+        }
         let sub = Subscriber {
             session: session.clone(),
             options,
             id,
         };
-        let Some(existed) = write(&self.trie).insert(filter, sub) else {
+        let Some(existed) = trie.insert(filter, sub) else {
             self.stats.limit_hit(Limit::TopicSize);
             return Err(ReasonCode::TOPIC_FILTER_INVALID);
         };
@@ -456,10 +462,7 @@ impl Broker {
             options,
             id,
         };
-        session
-            .lock()
-            .subscriptions
-            .insert(filter.as_str().into(), stored);
+        st.subscriptions.insert(filter.as_str().into(), stored);
         Ok(existed)
     }
 
@@ -468,6 +471,49 @@ impl Broker {
         let removed = write(&self.trie).remove(filter, session.id());
         session.lock().subscriptions.remove(filter.as_str());
         removed
+    }
+
+    /// Checks the broker's invariants: the registry, the trie and each session agree and
+    /// keep within their budgets; the retained tree's counts are right. For the simulation
+    /// tests and the fuzz target (it walks everything: not for production paths).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let cfg = &self.config;
+        let sessions: Vec<Arc<Session>> =
+            lock(&self.sessions).iter().map(|e| e.0.clone()).collect();
+        if sessions.len() > cfg.max_sessions {
+            return Err(format!("{} sessions over max_sessions", sessions.len()));
+        }
+        let mut subscriptions = 0;
+        for s in &sessions {
+            let st = s.lock();
+            if st.ended {
+                return Err(format!("ended session {} still registered", s.client_id()));
+            }
+            subscriptions += st.subscriptions.len();
+            if st.subscriptions.len() > cfg.max_subscriptions_per_session
+                || st.subscription_bytes() > cfg.max_subscription_bytes_per_session
+            {
+                return Err(format!("{} over its subscription budget", s.client_id()));
+            }
+            st.check_traffic(cfg)
+                .map_err(|e| format!("{}: {e}", s.client_id()))?;
+        }
+        let in_trie = read(&self.trie).len();
+        if in_trie != subscriptions {
+            return Err(format!(
+                "trie holds {in_trie} subscriptions, sessions {subscriptions}"
+            ));
+        }
+        let retained = read(&self.retained);
+        retained.check_counts()?;
+        if retained.len() > cfg.max_retained_messages || retained.bytes() > cfg.max_retained_bytes {
+            return Err("retained messages over their budget".into());
+        }
+        if self.stats.held_bytes() < retained.bytes() {
+            return Err("held bytes below the retained bytes".into());
+        }
+        Ok(())
     }
 
     /// Cost in bytes of the retained messages held.
@@ -786,6 +832,43 @@ mod tests {
     use super::*;
     use crate::connection::Connection;
     use halyard_codec::{Connect, ConnectProperties, Packet, ProtocolVersion};
+
+    fn connect(id: &str) -> Packet {
+        Packet::from(Connect {
+            protocol: ProtocolVersion::V5,
+            clean_start: true,
+            keep_alive_secs: 0,
+            properties: ConnectProperties::default(),
+            client_id: MqttString::new(id).unwrap(),
+            will: None,
+            username: None,
+            password: None,
+        })
+    }
+
+    /// Found by the simulation (regression in proptest-regressions/simulation.txt): a
+    /// connection whose session was taken over could still SUBSCRIBE before it noticed,
+    /// leaving a subscription of a dead session in the trie for ever.
+    #[test]
+    fn a_taken_over_connection_cannot_leave_a_subscription_behind() {
+        let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
+        let now = Instant::now();
+        let mut old = Connection::new(broker.clone(), now);
+        old.handle_packet(now, connect("x")).unwrap();
+        let mut new = Connection::new(broker.clone(), now);
+        new.handle_packet(now, connect("x")).unwrap();
+        let subscribe = halyard_codec::Subscribe {
+            packet_id: halyard_codec::PacketId::new(1).unwrap(),
+            properties: Default::default(),
+            filters: vec![(
+                TopicFilter::new("a").unwrap(),
+                SubscriptionOptions::with_qos(halyard_codec::QoS::AtMostOnce),
+            )],
+        };
+        let _ = old.handle_packet(now, Packet::Subscribe(subscribe));
+        assert_eq!(broker.subscription_count(), 0);
+        broker.check_invariants().unwrap();
+    }
 
     #[test]
     fn reconnecting_over_and_over_does_not_grow_the_schedule() {

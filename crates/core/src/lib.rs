@@ -22,6 +22,8 @@ mod message;
 mod policy;
 mod retained;
 mod session;
+#[doc(hidden)]
+pub mod simulation;
 mod stats;
 mod trie;
 

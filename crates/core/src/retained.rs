@@ -106,6 +106,23 @@ impl RetainedTree {
         self.bytes
     }
 
+    /// Checks the count and bytes kept against a walk of the tree (for the simulation tests;
+    /// it visits every node).
+    pub(crate) fn check_counts(&self) -> Result<(), String> {
+        let (mut count, mut bytes) = (0, 0);
+        visit_all(&self.root, &mut |m| {
+            count += 1;
+            bytes += m.cost_bytes();
+        });
+        if (count, bytes) != (self.count, self.bytes) {
+            return Err(format!(
+                "retained tree counts {} messages, {} bytes; holds {count}, {bytes}",
+                self.count, self.bytes
+            ));
+        }
+        Ok(())
+    }
+
     /// Calls `f` with each retained message whose topic matches `filter` (a filter without
     /// any `$share/` prefix), with the `$` rule of [MQTT-4.7.2-1].
     pub(crate) fn for_each_match(&self, filter: &str, mut f: impl FnMut(&Arc<Message>)) {

@@ -173,6 +173,35 @@ impl SessionState {
         self.traffic.as_ref().map_or(0, |t| t.queue.len())
     }
 
+    /// Checks the queue and in-flight window against their limits and the queue's byte
+    /// count against its contents (see `Broker::check_invariants`).
+    pub(crate) fn check_traffic(&self, cfg: &BrokerConfig) -> Result<(), String> {
+        let Some(t) = self.traffic.as_deref() else {
+            return Ok(());
+        };
+        let bytes: usize = t.queue.iter().map(|d| d.msg.cost_bytes()).sum();
+        if bytes != t.queue_bytes {
+            return Err(format!(
+                "queue counts {} bytes, holds {bytes}",
+                t.queue_bytes
+            ));
+        }
+        if t.queue.len() > cfg.max_queued_messages || t.queue_bytes > cfg.max_queued_bytes {
+            return Err(format!(
+                "queue of {} messages, {} bytes over its limits",
+                t.queue.len(),
+                t.queue_bytes
+            ));
+        }
+        if t.inflight.len() > usize::from(cfg.max_inflight) {
+            return Err(format!("{} in flight", t.inflight.len()));
+        }
+        if t.incoming_qos2.len() > usize::from(u16::MAX) {
+            return Err("inbound QoS 2 ids over the id space".into());
+        }
+        Ok(())
+    }
+
     /// Releases the traffic state if nothing is queued or in flight.
     pub(crate) fn trim(&mut self) {
         if self.traffic.as_ref().is_some_and(|t| t.is_empty()) {

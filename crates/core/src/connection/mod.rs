@@ -186,6 +186,26 @@ impl Connection {
         }
     }
 
+    /// Checks the connection's own budgets: its topic alias tables are within
+    /// `max_topic_alias_bytes` and their byte counts match their contents. For the
+    /// simulation tests and the fuzz target.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let Some(a) = &self.aliases else {
+            return Ok(());
+        };
+        let max = self.broker.config().max_topic_alias_bytes;
+        let inbound: usize = a.inbound.values().map(|t| t.len()).sum();
+        let outbound: usize = a.outbound.keys().map(|t| t.len()).sum();
+        if inbound != a.inbound_bytes || outbound != a.outbound_bytes {
+            return Err("topic alias byte counts disagree with the tables".into());
+        }
+        if inbound > max || outbound > max {
+            return Err(format!("topic aliases hold {inbound} / {outbound} bytes"));
+        }
+        Ok(())
+    }
+
     /// Whether CONNECT has been accepted.
     pub fn is_active(&self) -> bool {
         self.phase == Phase::Active
