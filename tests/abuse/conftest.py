@@ -30,13 +30,17 @@ def pytest_addoption(parser):
         pass
 
 
+class WatchdogTimeout(Exception):
+    """Not a TimeoutError: socket code here catches those (socket.timeout is one)."""
+
+
 @pytest.fixture(autouse=True)
 def watchdog(request):
     """Fail a test that runs longer than --timeout (default 30 s) instead of hanging."""
     secs = request.config.getoption("timeout", None) or 30
 
     def fire(signum, frame):
-        raise TimeoutError(f"abuse test watchdog: still running after {secs} s")
+        raise WatchdogTimeout(f"abuse test watchdog: still running after {secs} s")
 
     old = signal.signal(signal.SIGALRM, fire)
     signal.setitimer(signal.ITIMER_REAL, secs)

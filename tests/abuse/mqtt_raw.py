@@ -288,13 +288,19 @@ class Packet:
 class RawClient:
     """One TCP connection speaking hand-encoded MQTT."""
 
-    def __init__(self, port, proto=V311, rcvbuf=None, timeout=5.0):
+    def __init__(self, port, proto=V311, rcvbuf=None, timeout=5.0, wait_connected=True):
+        """wait_connected=False only starts the TCP handshake (non-blocking connect); the
+        first send or read then waits for it."""
         self.proto = proto
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", port))
+        if wait_connected:
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
+        else:
+            self.sock.setblocking(False)
+            self.sock.connect_ex(("127.0.0.1", port))
         self.buf = bytearray()
         self.eof = False
         self.next_pid = 1

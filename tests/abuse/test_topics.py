@@ -4,6 +4,8 @@ Limits: [mqtt] max_topic_levels [128] and max_topic_length [65535], applied to w
 PUBLISH topic names and SUBSCRIBE filters. A 32,000-level retained will used to overflow the
 broker's stack.
 """
+import time
+
 import pytest
 
 import mqtt_raw
@@ -19,8 +21,9 @@ DEEP_FILTER = "a/" * 31999 + "#"
 def no_publish_arrives(client, secs=1.0):
     """Read for secs, acking; return the PUBLISH topics seen (truncated)."""
     seen = []
-    while True:
-        kind, p = outcome(client, secs)
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        kind, p = outcome(client, max(0.0, deadline - time.monotonic()))
         if kind != "packet":
             return seen
         if p.type == PUBLISH:
@@ -28,6 +31,7 @@ def no_publish_arrives(client, secs=1.0):
             seen.append(topic[:40] + ("..." if len(topic) > 40 else ""))
             if p.publish_fields()[2] == 1:
                 client.try_send(mqtt_raw.puback(p.publish_fields()[4], proto=client.proto))
+    return seen
 
 
 @pytest.mark.parametrize("proto", PROTOS)
