@@ -7,6 +7,7 @@
 
 use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
+use crate::flapping::Flapping;
 use crate::message::{Message, SessionId};
 use crate::policy;
 use crate::retained::{NotStored, RetainedTree};
@@ -17,7 +18,7 @@ use halyard_codec::{MqttString, ReasonCode, SubscriptionId, SubscriptionOptions,
 use std::borrow::Borrow;
 use std::cell::OnceCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,11 +106,8 @@ pub struct Broker {
     retained: RwLock<RetainedTree>,
     sessions: Mutex<HashSet<ByClientId, foldhash::fast::RandomState>>,
     schedule: Mutex<BinaryHeap<Reverse<Due>>>,
-    /// Recent connections per client identifier, for the flapping rule: when the window
-    /// began (ms since `epoch`) and how many connected since.
-    flapping: Mutex<HashMap<Box<str>, (u64, u32), foldhash::fast::RandomState>>,
-    /// When `flapping` was last pruned (ms since `epoch`).
-    flapping_pruned_ms: AtomicU64,
+    /// Recent connections per client identifier, for the flapping rule.
+    flapping: Flapping,
     /// The origin of the schedule's times.
     epoch: Instant,
     next_id: AtomicU64,
@@ -141,6 +139,7 @@ impl Broker {
     pub fn new(config: BrokerConfig, auth: AuthHooks) -> Arc<Broker> {
         use std::hash::BuildHasher;
         let id_salt = std::collections::hash_map::RandomState::new().hash_one(0x4841_4c59u32);
+        let flapping = Flapping::new(config.flapping_max_connects, config.flapping_window_secs);
         Arc::new(Broker {
             config,
             stats: Stats::default(),
@@ -149,8 +148,7 @@ impl Broker {
             retained: RwLock::default(),
             sessions: Mutex::default(),
             schedule: Mutex::default(),
-            flapping: Mutex::default(),
-            flapping_pruned_ms: AtomicU64::new(0),
+            flapping,
             epoch: Instant::now(),
             next_id: AtomicU64::new(1),
             id_salt,
@@ -524,31 +522,14 @@ impl Broker {
     /// The flapping rule: counts a connection of `client_id` at `now`, and refuses it
     /// (0x9F Connection rate exceeded) past `flapping_max_connects` in one window.
     pub(crate) fn check_flapping(&self, client_id: &str, now: Instant) -> Result<(), ReasonCode> {
-        let max = self.config.flapping_max_connects;
-        if max == 0 {
-            return Ok(());
-        }
-        let window_ms = u64::from(self.config.flapping_window_secs) * 1000;
         let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
             .unwrap_or(u64::MAX);
-        let mut map = lock(&self.flapping);
-        // Forget windows that are over, at most once per second: the map holds only the
-        // identifiers seen within one window.
-        let pruned = self.flapping_pruned_ms.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(pruned) >= 1000 {
-            map.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window_ms);
-            self.flapping_pruned_ms.store(now_ms, Ordering::Relaxed);
-        }
-        let entry = map.entry(client_id.into()).or_insert((now_ms, 0));
-        if now_ms.saturating_sub(entry.0) >= window_ms {
-            *entry = (now_ms, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        if entry.1 > max {
+        if self.flapping.admit(client_id, now_ms) {
+            Ok(())
+        } else {
             self.stats.limit_hit(Limit::Flapping);
-            return Err(ReasonCode::CONNECTION_RATE_EXCEEDED);
+            Err(ReasonCode::CONNECTION_RATE_EXCEEDED)
         }
-        Ok(())
     }
 
     /// Calls `f` with each live retained message matching `filter`.
@@ -710,6 +691,7 @@ impl Broker {
     pub fn tick(&self, now: Instant) -> Option<Instant> {
         let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
             .unwrap_or(u64::MAX);
+        self.prune_schedule();
         loop {
             let due = {
                 let mut schedule = lock(&self.schedule);
@@ -731,6 +713,24 @@ impl Broker {
                 self.check_offline_session(&session, now);
             }
         }
+    }
+
+    /// Drops the schedule's entries for sessions that have gone (ended, or replaced by a
+    /// clean start) once they are most of it. Each holds its dead session's allocation
+    /// (`Weak`) until it comes due, which with a long expiry is never: a client churning
+    /// sessions would otherwise grow the schedule without bound. Amortized O(1) per entry.
+    fn prune_schedule(&self) {
+        let sessions = self.session_count();
+        let mut schedule = lock(&self.schedule);
+        if schedule.len() > 1024 && schedule.len() > 2 * sessions {
+            schedule.retain(|Reverse(d)| d.session.strong_count() > 0);
+        }
+    }
+
+    /// Schedule entries (for tests).
+    #[doc(hidden)]
+    pub fn schedule_len(&self) -> usize {
+        lock(&self.schedule).len()
     }
 
     /// Fires the will of an offline session whose delay ran out, and ends the session if its
@@ -868,6 +868,41 @@ mod tests {
         let _ = old.handle_packet(now, Packet::Subscribe(subscribe));
         assert_eq!(broker.subscription_count(), 0);
         broker.check_invariants().unwrap();
+    }
+
+    /// Sessions replaced by a clean start leave their schedule entries behind (due in a
+    /// day here); the ticker prunes them once they are most of the schedule.
+    #[test]
+    fn churned_sessions_do_not_grow_the_schedule_without_bound() {
+        let config = BrokerConfig {
+            flapping_max_connects: 0,
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::new(config, AuthHooks::default());
+        let now = Instant::now();
+        for i in 0..10_000u64 {
+            let t = now + Duration::from_micros(i);
+            let mut conn = Connection::new(broker.clone(), t);
+            let properties = ConnectProperties {
+                session_expiry_interval: Some(86_400),
+                ..ConnectProperties::default()
+            };
+            let connect = Connect {
+                protocol: ProtocolVersion::V5,
+                clean_start: true,
+                keep_alive_secs: 0,
+                properties,
+                client_id: MqttString::new("churn").unwrap(),
+                will: None,
+                username: None,
+                password: None,
+            };
+            conn.handle_packet(t, Packet::from(connect)).unwrap();
+            let _ = conn.handle_connection_lost(t);
+            broker.tick(t);
+        }
+        assert_eq!(broker.session_count(), 1);
+        assert!(broker.schedule_len() <= 1025, "{}", broker.schedule_len());
     }
 
     #[test]

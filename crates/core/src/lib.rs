@@ -17,6 +17,7 @@ mod auth;
 mod broker;
 mod config;
 mod connection;
+mod flapping;
 mod inflight;
 mod message;
 mod policy;
