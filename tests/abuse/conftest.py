@@ -62,14 +62,21 @@ def _wait_for_binary(binary: pathlib.Path):
 
 @pytest.fixture
 def start_broker(tmp_path):
-    """start_broker(config=None) -> Broker. config is the dict given to write_toml."""
+    """start_broker(config=None) -> Broker. config is the dict given to write_toml; with a
+    "listener" list, its first listener is bound to the free port instead of using --bind."""
     started = []
     binary = pathlib.Path(os.environ.get("HALYARD_BIN", DEFAULT_BIN))
 
     def start(config=None):
         _wait_for_binary(binary)
         port = free_port()
-        args = [str(binary), "serve", "--bind", f"127.0.0.1:{port}", "--log", "warn"]
+        args = [str(binary), "serve", "--log", "warn"]
+        if config and "listener" in config:
+            # the listener comes from the file (--bind would replace it): bind the free port
+            config = dict(config, listener=[dict(config["listener"][0], bind=f"127.0.0.1:{port}")]
+                          + list(config["listener"][1:]))
+        else:
+            args += ["--bind", f"127.0.0.1:{port}"]
         if config:
             cfg = tmp_path / f"halyard-{len(started)}.toml"
             write_toml(cfg, config)

@@ -148,18 +148,20 @@ def test_thousand_idle_sockets(start_broker):
     b = start_broker({"limits": {"connect_timeout_secs": 4}})
     with bystander(b):
         before = settled_rss_kb(b.pid)
-        t0 = time.monotonic()
-        socks = [RawClient(b.port, V311, wait_connected=False) for _ in range(1000)]
-        time.sleep(1.0)
-        after = settled_rss_kb(b.pid)
+        # One handshake at a time: a burst would overflow the listen backlog, and a
+        # SYN-cookie handshake the broker never accepted looks open forever to the client.
+        socks = [RawClient(b.port, V311, timeout=3) for _ in range(1000)]
+        opened = time.monotonic()
+        after = settled_rss_kb(b.pid, 1.0)
         b.assert_alive()
         still_open = 0
-        deadline = t0 + 8
+        deadline = opened + 6.5
         for c in socks:
             if not closes(c, max(0.01, deadline - time.monotonic())):
                 still_open += 1
             c.close()
     grew = (after - before) / 1024
+    print(f"RSS {before} -> {after} KiB ({grew:+.1f} MB)")
     assert grew < 20, f"RSS grew {grew:.1f} MB for 1000 idle sockets"
-    assert still_open == 0, f"{still_open} idle sockets still open 8 s after connecting"
+    assert still_open == 0, f"{still_open} idle sockets still open 6.5 s after connecting"
     b.assert_alive()

@@ -178,6 +178,26 @@ def test_max_connections(start_broker):
         c.disconnect()
 
 
+def test_listener_max_connections(start_broker):
+    """[[listener]] max_connections (set to 3 on the listener; [limits] max_connections stays
+    [100000]): a fourth connection to that listener is closed without CONNACK; the first three
+    keep working."""
+    b = start_broker({"listener": [{"bind": "127.0.0.1:0", "max_connections": 3}]})
+    three = []
+    for i in range(3):
+        c = RawClient(b.port, V311)
+        assert c.connect(f"lconn-{i}").code == 0
+        three.append(c)
+    fourth = RawClient(b.port, V311)
+    fourth.try_send(mqtt_raw.connect("lconn-4"))
+    kind, p = outcome(fourth, 3)
+    assert kind == "closed", f"fourth connection got {kind} {p!r}"
+    fourth.close()
+    for c in three:
+        assert c.ping() is not None
+        c.disconnect()
+
+
 def test_max_connection_rate_per_ip(start_broker):
     """[limits] max_connection_rate_per_ip (set to 20): a burst of 200 connects from
     127.0.0.1 in well under a second sees most closed at once (no CONNACK); a second later new

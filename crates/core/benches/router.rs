@@ -72,6 +72,7 @@ fn bench_route(c: &mut Criterion) {
                         properties: PublishProperties::default(),
                         expires_at: None,
                         origin: None,
+                        packed_user_properties: bytes::Bytes::new(),
                         held: halyard_core::Held::none(),
                     };
                     black_box(broker.publish(msg, Instant::now()))

@@ -158,6 +158,7 @@ mod tests {
             properties: PublishProperties::default(),
             expires_at: None,
             origin: None,
+            packed_user_properties: bytes::Bytes::new(),
             held: crate::message::Held::none(),
         });
         Inflight {

@@ -7,7 +7,7 @@
 //! checked against.
 
 use bytes::{Bytes, BytesMut};
-use halyard_codec::{MqttString, PublishProperties, QoS, TopicName};
+use halyard_codec::{MqttString, PublishProperties, QoS, TopicName, UserProperty};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -88,6 +88,12 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The session that published it (for No Local); `None` for wills and broker messages.
     pub origin: Option<SessionId>,
+    /// The User Properties of a compact message, packed as the bytes of length-prefixed
+    /// pairs (two bytes of length, then the string, for the name and then the value), in
+    /// order; `properties.user_properties` is then empty. Packed, a small property costs its
+    /// bytes and four more, not two 32-byte handles. Empty when there are none or the
+    /// message is not compact. [`Message::delivery_properties`] unpacks them.
+    pub packed_user_properties: Bytes,
     /// Its charge on the broker's held-bytes meter.
     pub held: Held,
 }
@@ -108,44 +114,50 @@ impl Message {
     }
 
     /// A copy that owns its bytes: topic, payload and every string property copied into one
-    /// new allocation, each a slice of it. A decoded message shares its publisher's read
+    /// new allocation, each a slice of it, with the User Properties packed (see
+    /// [`Message::packed_user_properties`]). A decoded message shares its publisher's read
     /// buffer; one kept for long (retained, queued for an offline client, a will) must not
-    /// keep that whole buffer alive, and must not cost an allocation per property. The copy
-    /// carries no charge (see [`Message::charged`]).
+    /// keep that whole buffer alive, and must not cost an allocation or two handles per
+    /// property. The copy carries no charge (see [`Message::charged`]).
     pub fn compact(&self) -> Message {
         let p = &self.properties;
+        let users = &p.user_properties;
         let mut len = self.topic.len() + self.payload.len();
         len += p.response_topic.as_ref().map_or(0, |t| t.len());
         len += p.correlation_data.as_ref().map_or(0, Bytes::len);
         len += p.content_type.as_ref().map_or(0, |c| c.len());
-        len += p
-            .user_properties
+        len += self.packed_user_properties.len();
+        len += users
             .iter()
-            .map(|(k, v)| k.len() + v.len())
+            .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>();
         let mut buf = BytesMut::with_capacity(len);
-        let mut spans = Vec::with_capacity(4 + 2 * p.user_properties.len());
-        let mut put = |b: &[u8]| {
+        let mut spans = Vec::with_capacity(6);
+        let mut put = |buf: &mut BytesMut, b: &[u8]| {
             let start = buf.len();
             buf.extend_from_slice(b);
             spans.push(start..buf.len());
         };
-        put(self.topic.as_bytes());
-        put(&self.payload);
+        put(&mut buf, self.topic.as_bytes());
+        put(&mut buf, &self.payload);
         if let Some(t) = &p.response_topic {
-            put(t.as_bytes());
+            put(&mut buf, t.as_bytes());
         }
         if let Some(d) = &p.correlation_data {
-            put(d);
+            put(&mut buf, d);
         }
         if let Some(c) = &p.content_type {
-            put(c.as_bytes());
+            put(&mut buf, c.as_bytes());
         }
-        for (k, v) in &p.user_properties {
-            put(k.as_bytes());
-            put(v.as_bytes());
+        let packed_start = buf.len();
+        buf.extend_from_slice(&self.packed_user_properties);
+        for (k, v) in users {
+            pack_string(&mut buf, k);
+            pack_string(&mut buf, v);
         }
+        let packed_end = buf.len();
         let all = buf.freeze();
+        let packed_user_properties = all.slice(packed_start..packed_end);
         let mut spans = spans.into_iter().map(|r| all.slice(r));
         let mut next = || spans.next().unwrap_or_default();
         // Each slice holds what the original held, which was valid: the fallbacks below
@@ -166,14 +178,6 @@ impl Message {
         });
         let correlation_data = p.correlation_data.as_ref().map(|_| next());
         let content_type = p.content_type.as_ref().map(|c| string(next(), c));
-        let user_properties = p
-            .user_properties
-            .iter()
-            .map(|(k, v)| {
-                let k = string(next(), k);
-                (k, string(next(), v))
-            })
-            .collect();
         Message {
             topic,
             payload,
@@ -181,12 +185,23 @@ impl Message {
                 response_topic,
                 correlation_data,
                 content_type,
-                user_properties,
+                user_properties: Vec::new(),
                 ..p.clone()
             },
+            packed_user_properties,
             held: Held::none(),
             ..self.clone()
         }
+    }
+
+    /// The properties to forward to a subscriber, with any packed User Properties unpacked
+    /// (slices of the message's own bytes: no copy of their contents).
+    pub fn delivery_properties(&self) -> PublishProperties {
+        let mut p = self.properties.clone();
+        if !self.packed_user_properties.is_empty() {
+            p.user_properties = unpack(&self.packed_user_properties);
+        }
+        p
     }
 
     /// The message with a charge of its cost on `meter`.
@@ -202,7 +217,7 @@ impl Message {
     /// count it: topic, payload, and every property with the handles that hold it.
     pub fn cost_bytes(&self) -> usize {
         let p = &self.properties;
-        let mut cost = self.payload.len() + self.topic.len();
+        let mut cost = self.payload.len() + self.topic.len() + self.packed_user_properties.len();
         if p.user_properties.is_empty()
             && p.response_topic.is_none()
             && p.correlation_data.is_none()
@@ -218,6 +233,39 @@ impl Message {
         }
         cost
     }
+}
+
+/// Appends `s` as a packed string: two bytes of length, then its bytes.
+fn pack_string(buf: &mut BytesMut, s: &MqttString) {
+    // An MqttString is at most 65,535 bytes: its length fits.
+    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(s.as_bytes().get(..usize::from(len)).unwrap_or_default());
+}
+
+/// The User Properties packed in `packed` (see [`Message::packed_user_properties`]).
+fn unpack(packed: &Bytes) -> Vec<UserProperty> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let string = |at: &mut usize| -> Option<MqttString> {
+        let len: [u8; 2] = packed.get(*at..*at + 2)?.try_into().ok()?;
+        let len = usize::from(u16::from_be_bytes(len));
+        let start = *at + 2;
+        let end = start + len;
+        if end > packed.len() {
+            return None;
+        }
+        *at = end;
+        MqttString::from_bytes(packed.slice(start..end)).ok()
+    };
+    // Packed by `compact` from valid strings: the walk ends exactly at the end.
+    while at < packed.len() {
+        let (Some(k), Some(v)) = (string(&mut at), string(&mut at)) else {
+            break;
+        };
+        out.push((k, v));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -240,6 +288,7 @@ mod tests {
             },
             expires_at: None,
             origin: None,
+            packed_user_properties: Bytes::new(),
             held: Held::none(),
         }
     }
@@ -248,8 +297,15 @@ mod tests {
     fn compact_keeps_every_field_in_one_allocation() {
         let m = msg();
         let c = m.compact();
-        assert_eq!(c, m);
-        assert_eq!(c.cost_bytes(), m.cost_bytes());
+        assert_eq!(c.topic, m.topic);
+        assert_eq!(c.payload, m.payload);
+        assert_eq!(c.delivery_properties(), m.properties);
+        assert!(c.properties.user_properties.is_empty());
+        // Packed: each pair costs its bytes and four, not two handles.
+        assert_eq!(c.packed_user_properties.len(), 4 + 4 + 4 + 2);
+        assert!(c.cost_bytes() < m.cost_bytes());
+        // Compacting again keeps them.
+        assert_eq!(c.compact().delivery_properties(), m.properties);
     }
 
     #[test]

@@ -281,6 +281,7 @@ fn will_message(w: Will, v: ProtocolVersion) -> PendingWill {
         properties,
         expires_at: None,
         origin: None,
+        packed_user_properties: bytes::Bytes::new(),
         held: crate::message::Held::none(),
     };
     PendingWill {

@@ -156,7 +156,7 @@ impl Connection {
     ) -> (Publish, Option<u16>) {
         let v5 = self.peer.as_ref().is_some_and(|p| p.version.is_v5());
         let mut properties = if v5 {
-            d.msg.properties.clone()
+            d.msg.delivery_properties()
         } else {
             Default::default()
         };

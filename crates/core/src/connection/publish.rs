@@ -176,6 +176,7 @@ impl Connection {
             properties: p.properties,
             expires_at: None,
             origin,
+            packed_user_properties: bytes::Bytes::new(),
             held: Held::none(),
         };
         self.broker
