@@ -130,9 +130,10 @@ def test_user_properties_over_limit(start_broker):
 def test_user_properties_memory_proportional(start_broker, per_conn):
     """max_user_properties [128] kept to, retained messages full of user properties cost memory
     in proportion to their wire size: 20 connections x 50 retained QoS 1 messages with 128
-    one-byte user properties each, on distinct topics: RSS growth < 4 x wire bytes + 10 MB.
-    The 20x150 case is the same bound at three times the volume, where the 10 MB of slack no
-    longer hides a per-message overhead."""
+    one-byte user properties each, on distinct topics: RSS growth < 3 x wire bytes + 3 MB.
+    The 20x150 case is the same bound at three times the volume, where the slack no longer
+    hides a per-message overhead (kept messages pack their user properties: measured
+    +4.4 MB for 2.6 MB on the wire; +31.9 MB before they were packed)."""
     b = start_broker()
     props = user_props(128)
     with bystander(b):
@@ -157,7 +158,7 @@ def test_user_properties_memory_proportional(start_broker, per_conn):
         after = settled_rss_kb(b.pid)
     grew = (after - before) * 1024
     print(f"RSS {before} -> {after} KiB ({grew / MB:+.1f} MB), wire {wire / MB:.2f} MB")
-    assert grew < 4 * wire + 10 * MB, f"RSS grew {grew / MB:.1f} MB for {wire / MB:.2f} MB on the wire"
+    assert grew < 3 * wire + 3 * MB, f"RSS grew {grew / MB:.1f} MB for {wire / MB:.2f} MB on the wire"
     b.assert_alive()
 
 
