@@ -16,7 +16,7 @@ pub(crate) fn levels(s: &str) -> usize {
 }
 
 /// Whether `s` is within `max_topic_length` and `max_topic_levels`.
-fn within_topic_limits(cfg: &BrokerConfig, s: &str) -> bool {
+pub(crate) fn within_topic_limits(cfg: &BrokerConfig, s: &str) -> bool {
     // The length first: it is free, and bounds the count of levels.
     s.len() <= cfg.max_topic_length && levels(s) <= cfg.max_topic_levels
 }

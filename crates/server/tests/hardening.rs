@@ -469,3 +469,21 @@ fn a_publish_topic_beyond_the_level_limit_is_refused() {
     p.send(Packet::PingReq);
     assert_eq!(p.recv(), Packet::PingResp);
 }
+
+/// A topic beyond the limits is never kept for a Topic Alias: its PUBLISH is refused with
+/// 0x90 like any other, the connection stays, and the alias is not defined by it (using it
+/// alone is then a protocol error, section 3.3.2.3.4).
+#[test]
+fn a_topic_beyond_the_limits_is_not_kept_for_an_alias() {
+    let broker = TestBroker::start();
+    let mut p = broker.client(V5, "alias-deep");
+    let deep = vec!["a"; 200].join("/");
+    let mut m = publish(&deep, b"x", QoS::AtLeastOnce, 1);
+    m.properties.topic_alias = NonZeroU16::new(1);
+    assert_eq!(send_publish(&mut p, m), ReasonCode::TOPIC_NAME_INVALID);
+    let mut m = publish("ok", b"x", QoS::AtLeastOnce, 2);
+    m.topic = halyard_codec::TopicName::empty_for_alias();
+    m.properties.topic_alias = NonZeroU16::new(1);
+    p.send(m);
+    p.expect_disconnect(ReasonCode::PROTOCOL_ERROR);
+}

@@ -51,15 +51,9 @@ impl Connection {
                         ));
                     }
                 }
-            } else {
-                // The topic is checked before it is kept for the alias.
-                if let Err(rc) = policy::check_publish_topic(cfg, stats, &p.topic) {
-                    return Err(self.violation(
-                        now,
-                        rc,
-                        "topic beyond the broker's limits set as a Topic Alias".into(),
-                    ));
-                }
+            } else if policy::within_topic_limits(cfg, &p.topic) {
+                // Only a topic within the limits is kept for an alias; one beyond them is
+                // refused below like any other, and its alias keeps what it had.
                 let aliases = self.aliases.get_or_insert_default();
                 let replaced = aliases.inbound.get(&alias).map_or(0, |t| t.len());
                 if let Err(rc) = policy::check_alias_bytes(
