@@ -69,7 +69,7 @@ pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
     for (index, l) in (0u16..).zip(&config.listener) {
-        let socket = tokio::net::TcpListener::bind(l.bind).await?;
+        let socket = listener::bind(l.bind)?;
         let addr = socket.local_addr()?;
         tracing::info!("listening on {addr}");
         addrs.push(addr);

@@ -9,6 +9,24 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Connections the kernel completes and holds for the accept loop. The standard library's
+/// (and tokio's) 128 overflows in a connection storm: the kernel then completes handshakes
+/// with SYN cookies for sockets the broker never sees, which look open to their clients
+/// for ever. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listening socket with [`LISTEN_BACKLOG`] (and SO_REUSEADDR, as tokio does).
+pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub(crate) async fn accept_loop(
     index: u16,
     listener: TcpListener,
