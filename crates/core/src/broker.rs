@@ -514,6 +514,18 @@ impl Broker {
         Ok(())
     }
 
+    /// Whether `extra` more bytes fit under the memory ceiling (`memory_limit_bytes`);
+    /// counts a refusal when they do not. For the shell, before it buffers more of a large
+    /// packet.
+    pub fn memory_available(&self, extra: usize) -> bool {
+        let limit = self.config.memory_limit_bytes;
+        if limit == 0 || self.stats.held_bytes().saturating_add(extra) <= limit {
+            return true;
+        }
+        self.stats.limit_hit(Limit::Memory);
+        false
+    }
+
     /// Cost in bytes of the retained messages held.
     pub fn retained_bytes(&self) -> usize {
         read(&self.retained).bytes()

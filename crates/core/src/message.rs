@@ -36,6 +36,11 @@ impl Held {
         self.0.is_some()
     }
 
+    /// The bytes charged (0 for none).
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |(_, b)| *b)
+    }
+
     pub(crate) fn new(meter: &Arc<AtomicUsize>, bytes: usize) -> Held {
         meter.fetch_add(bytes, Ordering::Relaxed);
         Held(Some((meter.clone(), bytes)))

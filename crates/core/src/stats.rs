@@ -136,6 +136,13 @@ impl Stats {
         self.held_bytes.load(Ordering::Relaxed)
     }
 
+    /// A charge of `bytes` on the held-bytes meter, released when dropped: for memory the
+    /// network shell holds for a client (a large packet being read), so that the memory
+    /// ceiling counts it too.
+    pub fn charge(&self, bytes: usize) -> crate::message::Held {
+        crate::message::Held::new(&self.held_bytes, bytes)
+    }
+
     /// The meter messages charge (see `message::Held`).
     pub(crate) fn held_meter(&self) -> &Arc<AtomicUsize> {
         &self.held_bytes

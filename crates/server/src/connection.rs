@@ -17,7 +17,7 @@ use crate::keepalive::WheelLink;
 use crate::shared::Shared;
 use bytes::{Buf, BytesMut};
 use halyard_codec::decode;
-use halyard_core::{Close, CloseReason, Connection};
+use halyard_core::{Close, CloseReason, Connection, Held};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +37,10 @@ const SMALL_READ: usize = 1024;
 const PARK_AFTER: Duration = Duration::from_millis(10);
 /// Stop reading while this much is waiting to be written.
 const TX_PAUSE_READING: usize = 256 * 1024;
+/// A read buffer holding more than this of an unfinished packet is charged to the broker's
+/// memory ceiling: thousands of clients each sending half of a large packet, slowly, must
+/// not grow the broker without bound. Smaller buffers are the ordinary cost of a connection.
+const CHARGE_READ_BUFFER_OVER: usize = 64 * 1024;
 
 /// What a parked connection keeps: its socket and its state machine.
 struct Parked {
@@ -222,7 +226,9 @@ async fn run(handle: Arc<ConnectionHandle>, mut p: Parked) {
     linger(stream).await;
     let client = conn.client_id().unwrap_or("-");
     match &close.reason {
-        CloseReason::ProtocolViolation(..) | CloseReason::SlowConsumer => {
+        CloseReason::ProtocolViolation(..)
+        | CloseReason::SlowConsumer
+        | CloseReason::MemoryLimit => {
             tracing::warn!(%peer, client, reason = close.reason.label(), "connection closed: {}", close.reason);
         }
         _ => {
@@ -249,6 +255,8 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     let connect_deadline =
         tokio::time::Instant::now() + Duration::from_secs(shared.limits.connect_timeout_secs);
     let mut rx = BytesMut::new();
+    // The read buffer's charge on the memory ceiling (see CHARGE_READ_BUFFER_OVER).
+    let mut rx_charge = Held::none();
     // Whether the last read filled the room it had (then the next gets a full chunk).
     let mut busy = false;
     // Since when the connection has had nothing to do.
@@ -293,6 +301,9 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         }
         if rx.is_empty() {
             rx = BytesMut::new();
+        }
+        if !charge_read_buffer(shared, &rx, &mut rx_charge) {
+            return Step::Close(conn.handle_memory_limit(Instant::now()));
         }
         if handled > 0 {
             // A busy publisher's socket is always readable, so without this its task would
@@ -380,6 +391,28 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
             idle_since = None;
         }
     }
+}
+
+/// Keeps the read buffer's charge on the memory ceiling equal to its capacity while it
+/// holds more than [`CHARGE_READ_BUFFER_OVER`] of an unfinished packet, and none otherwise.
+/// Returns false if growing the charge would pass the ceiling: the connection must close.
+fn charge_read_buffer(shared: &Shared, rx: &BytesMut, charge: &mut Held) -> bool {
+    if rx.len() <= CHARGE_READ_BUFFER_OVER {
+        if charge.is_charged() {
+            *charge = Held::none();
+        }
+        return true;
+    }
+    let want = rx.capacity();
+    let have = charge.bytes();
+    if want == have {
+        return true;
+    }
+    if want > have && !shared.broker.memory_available(want - have) {
+        return false;
+    }
+    *charge = shared.broker.stats().charge(want);
+    true
 }
 
 /// Reads what the socket has without waiting; fails when it is closed or broken. `busy`

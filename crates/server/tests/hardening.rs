@@ -487,3 +487,59 @@ fn a_topic_beyond_the_limits_is_not_kept_for_an_alias() {
     p.send(m);
     p.expect_disconnect(ReasonCode::PROTOCOL_ERROR);
 }
+
+/// The remaining length of a packet as the variable byte integer of section 1.5.5.
+fn remaining_length(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let mut b = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
+/// A large packet read slowly is charged to mqtt.memory_limit_bytes while it is buffered:
+/// a client whose unfinished packet would take the broker over the ceiling is disconnected
+/// with 0x97, and the broker's meter is back where it was.
+#[test]
+fn an_unfinished_large_packet_counts_against_the_memory_ceiling() {
+    let broker = TestBroker::start_with(|c| c.mqtt.memory_limit_bytes = 150_000);
+    let mut p = broker.client(V5, "slow-big");
+    // PUBLISH QoS 0 to "t", no properties, announcing 500,000 bytes; 200,000 of them sent.
+    let mut bytes = vec![0x30];
+    bytes.extend(remaining_length(500_000));
+    bytes.extend([0, 1, b't', 0]);
+    bytes.extend(vec![b'x'; 200_000]);
+    p.send_raw(&bytes);
+    p.expect_disconnect(ReasonCode::QUOTA_EXCEEDED);
+    assert_eq!(broker.broker().stats().held_bytes(), 0);
+    assert_eq!(broker.broker().stats().limit_hits(Limit::Memory), 1);
+    bystander_round_trip(&broker, "big-partial");
+}
+
+/// Under the ceiling, the same unfinished packet is simply waited for, and delivered whole.
+#[test]
+fn an_unfinished_large_packet_under_the_ceiling_is_completed() {
+    let broker = TestBroker::start();
+    let mut sub = broker.client(V5, "big-sub");
+    sub.subscribe("t", QoS::AtMostOnce);
+    let mut p = broker.client(V5, "slow-big-ok");
+    let mut bytes = vec![0x30];
+    bytes.extend(remaining_length(500_000));
+    bytes.extend([0, 1, b't', 0]);
+    bytes.extend(vec![b'x'; 500_000 - 4]);
+    let (first, rest) = bytes.split_at(200_000);
+    p.send_raw(first);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(broker.broker().stats().held_bytes() >= 200_000);
+    p.send_raw(rest);
+    assert_eq!(sub.recv_publish().payload.len(), 500_000 - 4);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(broker.broker().stats().held_bytes(), 0);
+}

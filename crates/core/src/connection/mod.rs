@@ -46,6 +46,9 @@ pub enum CloseReason {
     TakenOver,
     /// The client did not keep up with its messages (0x97).
     SlowConsumer,
+    /// The broker was over its memory ceiling (`memory_limit_bytes`) when the client's
+    /// packet needed more (0x97).
+    MemoryLimit,
     /// The broker is shutting down (0x8B).
     Shutdown,
 }
@@ -61,6 +64,7 @@ impl CloseReason {
             CloseReason::KeepAliveTimeout => "keep_alive_timeout",
             CloseReason::TakenOver => "taken_over",
             CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::MemoryLimit => "memory_limit",
             CloseReason::Shutdown => "shutdown",
         }
     }
@@ -392,6 +396,16 @@ impl Connection {
     /// The socket closed or failed without DISCONNECT: the will is due.
     pub fn handle_connection_lost(&mut self, now: Instant) -> Close {
         self.finish(now, true, CloseReason::ConnectionLost)
+    }
+
+    /// The shell cannot buffer the rest of the client's packet within the memory ceiling:
+    /// DISCONNECT 0x97 Quota exceeded on 5.0, and the connection ends (its will is due).
+    pub fn handle_memory_limit(&mut self, now: Instant) -> Close {
+        self.send_disconnect(
+            ReasonCode::QUOTA_EXCEEDED,
+            Some("the broker is over its memory ceiling"),
+        );
+        self.finish(now, true, CloseReason::MemoryLimit)
     }
 
     /// The broker is shutting down: tell 5.0 clients (0x8B) and end the connection.
