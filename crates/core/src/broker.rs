@@ -80,6 +80,9 @@ impl PartialEq for ByClientId {
 
 impl Eq for ByClientId {}
 
+/// The schedule is not pruned below this length (see `Broker::prune_schedule`).
+const SCHEDULE_PRUNE_FROM: usize = 1024;
+
 /// What publishing a message did.
 #[derive(Debug, Default)]
 pub(crate) struct Routed {
@@ -106,6 +109,8 @@ pub struct Broker {
     retained: RwLock<RetainedTree>,
     sessions: Mutex<HashSet<ByClientId, foldhash::fast::RandomState>>,
     schedule: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// The schedule's length past which `prune_schedule` looks for stale entries.
+    schedule_prune_above: std::sync::atomic::AtomicUsize,
     /// Recent connections per client identifier, for the flapping rule.
     flapping: Flapping,
     /// The origin of the schedule's times.
@@ -148,6 +153,7 @@ impl Broker {
             retained: RwLock::default(),
             sessions: Mutex::default(),
             schedule: Mutex::default(),
+            schedule_prune_above: std::sync::atomic::AtomicUsize::new(SCHEDULE_PRUNE_FROM),
             flapping,
             epoch: Instant::now(),
             next_id: AtomicU64::new(1),
@@ -267,6 +273,7 @@ impl Broker {
                 kept.clone(),
                 self.config.max_retained_messages,
                 self.config.max_retained_bytes,
+                now,
             );
             if let Err(e) = stored {
                 self.stats.limit_hit(match e {
@@ -442,7 +449,7 @@ impl Broker {
                 &self.config,
                 &self.stats,
                 st.subscriptions.len(),
-                st.subscription_bytes(),
+                || st.subscription_bytes(),
                 filter,
             )?;
         }
@@ -508,9 +515,6 @@ impl Broker {
         if retained.len() > cfg.max_retained_messages || retained.bytes() > cfg.max_retained_bytes {
             return Err("retained messages over their budget".into());
         }
-        if self.stats.held_bytes() < retained.bytes() {
-            return Err("held bytes below the retained bytes".into());
-        }
         Ok(())
     }
 
@@ -544,18 +548,24 @@ impl Broker {
         }
     }
 
-    /// Calls `f` with each live retained message matching `filter`.
-    pub(crate) fn for_each_retained(
+    /// Up to `most` live retained messages matching `filter`.
+    pub(crate) fn retained_matches(
         &self,
         filter: &str,
         now: Instant,
-        mut f: impl FnMut(&Arc<Message>),
-    ) {
+        most: usize,
+    ) -> Vec<Arc<Message>> {
+        let mut found = Vec::new();
+        if most == 0 {
+            return found;
+        }
         read(&self.retained).for_each_match(filter, |m| {
             if !m.is_expired(now) {
-                f(m);
+                found.push(m.clone());
             }
+            found.len() < most
         });
+        found
     }
 
     /// Finds or creates the session for a connecting client (section 3.1.2.4). A session
@@ -727,16 +737,25 @@ impl Broker {
         }
     }
 
-    /// Drops the schedule's entries for sessions that have gone (ended, or replaced by a
-    /// clean start) once they are most of it. Each holds its dead session's allocation
-    /// (`Weak`) until it comes due, which with a long expiry is never: a client churning
-    /// sessions would otherwise grow the schedule without bound. Amortized O(1) per entry.
+    /// Drops the schedule's stale entries once they may be most of it: those of sessions
+    /// that have gone (ended, or replaced by a clean start), whose `Weak` holds the dead
+    /// session's allocation until they come due (with a long expiry, never), and those a
+    /// later, earlier check superseded. A client churning sessions or shortening its expiry
+    /// over and over would otherwise grow the schedule without bound. It runs when the
+    /// schedule has doubled since the last prune: amortized O(1) per entry. Lock order here:
+    /// the schedule, then one session at a time (nothing takes them the other way round).
     fn prune_schedule(&self) {
-        let sessions = self.session_count();
         let mut schedule = lock(&self.schedule);
-        if schedule.len() > 1024 && schedule.len() > 2 * sessions {
-            schedule.retain(|Reverse(d)| d.session.strong_count() > 0);
+        if schedule.len() <= self.schedule_prune_above.load(Ordering::Relaxed) {
+            return;
         }
+        schedule.retain(|Reverse(d)| {
+            d.session
+                .upgrade()
+                .is_some_and(|s| s.lock().next_check == d.at_ms)
+        });
+        let above = (2 * schedule.len()).max(SCHEDULE_PRUNE_FROM);
+        self.schedule_prune_above.store(above, Ordering::Relaxed);
     }
 
     /// Schedule entries (for tests).
@@ -814,6 +833,9 @@ impl Broker {
                 st.will = None;
             }
             let ends = st.expiry_secs == 0;
+            if !ends {
+                st.compact_for_offline(self.stats.held_meter());
+            }
             let will_now = match &st.will {
                 Some(w) if w.delay_secs == 0 || ends => st.will.take(),
                 _ => None,
@@ -914,6 +936,40 @@ mod tests {
             broker.tick(t);
         }
         assert_eq!(broker.session_count(), 1);
+        assert!(broker.schedule_len() <= 1025, "{}", broker.schedule_len());
+    }
+
+    /// A live session whose client keeps shortening its expiry pushes an earlier check each
+    /// time; the later ones it supersedes are pruned too.
+    #[test]
+    fn superseded_checks_do_not_grow_the_schedule_without_bound() {
+        let config = BrokerConfig {
+            flapping_max_connects: 0,
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::new(config, AuthHooks::default());
+        let now = Instant::now();
+        for i in 0..10_000u32 {
+            let t = now + Duration::from_micros(u64::from(i));
+            let mut conn = Connection::new(broker.clone(), t);
+            let properties = ConnectProperties {
+                session_expiry_interval: Some(1_000_000 - i),
+                ..ConnectProperties::default()
+            };
+            let connect = Connect {
+                protocol: ProtocolVersion::V5,
+                clean_start: false,
+                keep_alive_secs: 0,
+                properties,
+                client_id: MqttString::new("shrinking").unwrap(),
+                will: None,
+                username: None,
+                password: None,
+            };
+            conn.handle_packet(t, Packet::from(connect)).unwrap();
+            let _ = conn.handle_connection_lost(t);
+            broker.tick(t);
+        }
         assert!(broker.schedule_len() <= 1025, "{}", broker.schedule_len());
     }
 

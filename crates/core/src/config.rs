@@ -45,7 +45,9 @@ pub struct BrokerConfig {
     /// MQTT 3.x clients cannot be told, so they keep their own (TCP keep-alive, in
     /// `[limits]`, catches their vanished peers). `None`: the client's value stands.
     pub max_keep_alive_secs: Option<u16>,
-    /// Largest Session Expiry Interval granted, in seconds. `None`: the client's value stands.
+    /// Largest Session Expiry Interval granted, in seconds: no session outlives its client
+    /// by more (sessions count against `max_sessions`, so ones that never expire could fill
+    /// it for good). `None`: the client's value stands.
     pub max_session_expiry_secs: Option<u32>,
     /// Session expiry for MQTT 3.x clients with a persistent session (clean session 0),
     /// which cannot ask for one: seconds after they disconnect (Mosquitto's
@@ -72,8 +74,9 @@ pub struct BrokerConfig {
     pub max_retained_messages: usize,
     /// Most bytes (topic, payload, properties) of retained messages held.
     pub max_retained_bytes: usize,
-    /// Ceiling on the bytes of all messages the broker holds (queued, in flight, retained,
-    /// wills waiting). Above it, publishes from clients are refused with 0x97 until it falls
+    /// Ceiling on the bytes of the messages the broker keeps (retained, queued or in flight
+    /// for offline sessions, wills waiting) and of read buffers holding large unfinished
+    /// packets. Above it, publishes from clients are refused with 0x97 until it falls
     /// (Mosquitto's `memory_limit`). 0: no ceiling.
     pub memory_limit_bytes: usize,
     /// Connections of one client identifier allowed within `flapping_window_secs`; more are
@@ -105,7 +108,7 @@ impl Default for BrokerConfig {
             slow_consumer_timeout_secs: 30,
             publisher_wait_ms: 100,
             max_keep_alive_secs: Some(7200),
-            max_session_expiry_secs: None,
+            max_session_expiry_secs: Some(7 * 86_400),
             persistent_session_expiry_secs: 86_400,
             max_topic_length: 65535,
             max_topic_levels: 128,

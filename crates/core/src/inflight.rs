@@ -38,6 +38,11 @@ impl InflightWindow {
         self.entries.iter()
     }
 
+    /// Every in-flight delivery, to change its message (not its identity).
+    pub(crate) fn deliveries_mut(&mut self) -> impl Iterator<Item = &mut crate::session::Delivery> {
+        self.entries.iter_mut().map(|e| &mut e.delivery)
+    }
+
     pub(crate) fn get(&self, i: usize) -> Option<&Inflight> {
         self.entries.get(i)
     }

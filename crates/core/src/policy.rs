@@ -74,22 +74,35 @@ pub(crate) fn check_filter(
     Ok(())
 }
 
-/// Checks one more subscription for a session that holds `count` of them in `bytes` bytes
-/// of filters (0x97 Quota exceeded).
+/// Checks one more subscription for a session that holds `count` of them, whose filters
+/// cost `bytes()` (asked only once the count is within its limit: it is a sum over them).
+/// Each filter costs its bytes and [`SUBSCRIPTION_LEVEL_COST`] per level (0x97 Quota
+/// exceeded).
 pub(crate) fn check_subscription_budget(
     cfg: &BrokerConfig,
     stats: &Stats,
     count: usize,
-    bytes: usize,
+    bytes: impl FnOnce() -> usize,
     filter: &TopicFilter,
 ) -> Result<(), ReasonCode> {
     if count >= cfg.max_subscriptions_per_session
-        || bytes.saturating_add(filter.len()) > cfg.max_subscription_bytes_per_session
+        || bytes().saturating_add(subscription_cost(filter))
+            > cfg.max_subscription_bytes_per_session
     {
         stats.limit_hit(Limit::Subscriptions);
         return Err(ReasonCode::QUOTA_EXCEEDED);
     }
     Ok(())
+}
+
+/// What one level of a filter costs in the subscription trie besides its bytes (a node, and
+/// its entry in its parent's map): an estimate, counted so that deep filters use up a
+/// session's subscription budget sooner than their bytes alone would.
+pub(crate) const SUBSCRIPTION_LEVEL_COST: usize = 128;
+
+/// What a subscription to `filter` counts against `max_subscription_bytes_per_session`.
+pub(crate) fn subscription_cost(filter: &str) -> usize {
+    filter.len() + levels(filter) * SUBSCRIPTION_LEVEL_COST
 }
 
 /// Checks a topic alias table that holds `bytes` bytes of topics before `added` more are

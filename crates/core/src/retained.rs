@@ -11,6 +11,7 @@ use crate::message::Message;
 use crate::policy::levels;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -31,8 +32,23 @@ impl Node {
 pub(crate) struct RetainedTree {
     root: Node,
     count: usize,
-    /// The cost (`Message::cost_bytes`) of every message held.
+    /// The cost of every message held, with its levels (see [`entry_cost`]).
     bytes: usize,
+    /// When expired messages were last swept out (see [`RetainedTree::set`]).
+    swept_at: Option<Instant>,
+}
+
+/// What one level of a retained topic costs in the tree besides its bytes (a node with its
+/// map, and its entry in its parent's): an estimate, counted so that deep topics use up
+/// `max_retained_bytes` sooner than their bytes alone would.
+const RETAINED_LEVEL_COST: usize = 256;
+
+/// How often, at most, a full tree looks for expired messages to make room.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// What a retained message counts against `max_retained_bytes`.
+fn entry_cost(m: &Message) -> usize {
+    m.cost_bytes() + levels(&m.topic) * RETAINED_LEVEL_COST
 }
 
 /// Why a retained message was not stored.
@@ -54,6 +70,7 @@ impl RetainedTree {
         msg: Arc<Message>,
         max_messages: usize,
         max_bytes: usize,
+        now: Instant,
     ) -> Result<(), NotStored> {
         if levels(&msg.topic) > MAX_TOPIC_LEVELS_LIMIT {
             return Err(NotStored::TooDeep);
@@ -62,12 +79,22 @@ impl RetainedTree {
             self.remove(msg.topic.as_str());
             return Ok(());
         }
-        let old_cost = self.get(&msg.topic).map(|m| m.cost_bytes());
-        let new_cost = msg.cost_bytes();
-        let count = self.count + usize::from(old_cost.is_none());
-        let bytes = (self.bytes + new_cost).saturating_sub(old_cost.unwrap_or(0));
+        let (mut count, mut bytes) = self.after_setting(&msg);
         if (count > max_messages || bytes > max_bytes) && bytes > self.bytes {
-            return Err(NotStored::OverBudget);
+            // Expired messages nobody can receive any more may be taking the room: sweep
+            // them out (a walk of the tree, so at most once a second) and look again.
+            if self
+                .swept_at
+                .is_some_and(|t| now.saturating_duration_since(t) < SWEEP_EVERY)
+            {
+                return Err(NotStored::OverBudget);
+            }
+            self.swept_at = Some(now);
+            self.remove_expired(now);
+            (count, bytes) = self.after_setting(&msg);
+            if (count > max_messages || bytes > max_bytes) && bytes > self.bytes {
+                return Err(NotStored::OverBudget);
+            }
         }
         let mut node = &mut self.root;
         for level in msg.topic.split('/') {
@@ -77,6 +104,28 @@ impl RetainedTree {
         self.count = count;
         self.bytes = bytes;
         Ok(())
+    }
+
+    /// The count and bytes the tree would hold with `msg` set.
+    fn after_setting(&self, msg: &Message) -> (usize, usize) {
+        let old_cost = self.get(&msg.topic).map(|m| entry_cost(m));
+        let count = self.count + usize::from(old_cost.is_none());
+        let bytes = (self.bytes + entry_cost(msg)).saturating_sub(old_cost.unwrap_or(0));
+        (count, bytes)
+    }
+
+    /// Removes every message whose expiry has passed at `now`.
+    fn remove_expired(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        visit_all(&self.root, &mut |m| {
+            if m.is_expired(now) {
+                expired.push(m.topic.clone());
+            }
+            true
+        });
+        for topic in expired {
+            self.remove(&topic);
+        }
     }
 
     /// The retained message of `topic`, if any.
@@ -92,7 +141,7 @@ impl RetainedTree {
         let levels: Vec<&str> = topic.split('/').collect();
         if let Some(m) = remove_at(&mut self.root, &levels) {
             self.count -= 1;
-            self.bytes = self.bytes.saturating_sub(m.cost_bytes());
+            self.bytes = self.bytes.saturating_sub(entry_cost(&m));
         }
     }
 
@@ -112,7 +161,8 @@ impl RetainedTree {
         let (mut count, mut bytes) = (0, 0);
         visit_all(&self.root, &mut |m| {
             count += 1;
-            bytes += m.cost_bytes();
+            bytes += entry_cost(m);
+            true
         });
         if (count, bytes) != (self.count, self.bytes) {
             return Err(format!(
@@ -124,56 +174,53 @@ impl RetainedTree {
     }
 
     /// Calls `f` with each retained message whose topic matches `filter` (a filter without
-    /// any `$share/` prefix), with the `$` rule of [MQTT-4.7.2-1].
-    pub(crate) fn for_each_match(&self, filter: &str, mut f: impl FnMut(&Arc<Message>)) {
+    /// any `$share/` prefix), with the `$` rule of [MQTT-4.7.2-1], while `f` returns true.
+    pub(crate) fn for_each_match(&self, filter: &str, mut f: impl FnMut(&Arc<Message>) -> bool) {
         let levels: Vec<&str> = filter.split('/').collect();
         visit(&self.root, &levels, true, &mut f);
     }
 }
 
-fn visit(node: &Node, levels: &[&str], root: bool, f: &mut impl FnMut(&Arc<Message>)) {
+/// The walks below call `f` with each message found and go on while it returns true.
+type Found<'f> = dyn FnMut(&Arc<Message>) -> bool + 'f;
+
+fn visit(node: &Node, levels: &[&str], root: bool, f: &mut Found<'_>) -> bool {
     let Some((level, rest)) = levels.split_first() else {
-        if let Some(m) = &node.message {
-            f(m);
-        }
-        return;
+        return node.message.as_ref().is_none_or(&mut *f);
     };
     match *level {
         "#" => {
             // `#` matches the parent level too ("a/#" matches "a").
             if let Some(m) = &node.message
                 && !root
+                && !f(m)
             {
-                f(m);
+                return false;
             }
-            for (name, child) in &node.children {
-                if !(root && name.starts_with('$')) {
-                    visit_all(child, f);
-                }
-            }
+            node.children
+                .iter()
+                .filter(|(name, _)| !(root && name.starts_with('$')))
+                .all(|(_, child)| visit_all(child, f))
         }
-        "+" => {
-            for (name, child) in &node.children {
-                if !(root && name.starts_with('$')) {
-                    visit(child, rest, false, f);
-                }
-            }
-        }
-        exact => {
-            if let Some(child) = node.children.get(exact) {
-                visit(child, rest, false, f);
-            }
-        }
+        "+" => node
+            .children
+            .iter()
+            .filter(|(name, _)| !(root && name.starts_with('$')))
+            .all(|(_, child)| visit(child, rest, false, f)),
+        exact => node
+            .children
+            .get(exact)
+            .is_none_or(|child| visit(child, rest, false, f)),
     }
 }
 
-fn visit_all(node: &Node, f: &mut impl FnMut(&Arc<Message>)) {
-    if let Some(m) = &node.message {
-        f(m);
+fn visit_all(node: &Node, f: &mut Found<'_>) -> bool {
+    if let Some(m) = &node.message
+        && !f(m)
+    {
+        return false;
     }
-    for child in node.children.values() {
-        visit_all(child, f);
-    }
+    node.children.values().all(|child| visit_all(child, f))
 }
 
 fn remove_at(node: &mut Node, levels: &[&str]) -> Option<Arc<Message>> {
@@ -211,9 +258,16 @@ mod tests {
 
     const NO_LIMIT: usize = usize::MAX;
 
+    fn now() -> Instant {
+        Instant::now()
+    }
+
     fn matched(t: &RetainedTree, filter: &str) -> Vec<String> {
         let mut out = Vec::new();
-        t.for_each_match(filter, |m| out.push(m.topic.to_string()));
+        t.for_each_match(filter, |m| {
+            out.push(m.topic.to_string());
+            true
+        });
         out.sort();
         out
     }
@@ -221,13 +275,16 @@ mod tests {
     #[test]
     fn set_replace_delete_mqtt_3_3_1_10() {
         let mut t = RetainedTree::default();
-        t.set(msg("a/b", b"1"), NO_LIMIT, NO_LIMIT).unwrap();
-        t.set(msg("a/b", b"2"), NO_LIMIT, NO_LIMIT).unwrap();
+        t.set(msg("a/b", b"1"), NO_LIMIT, NO_LIMIT, now()).unwrap();
+        t.set(msg("a/b", b"2"), NO_LIMIT, NO_LIMIT, now()).unwrap();
         assert_eq!(t.len(), 1);
         let mut payload = Vec::new();
-        t.for_each_match("a/b", |m| payload.push(m.payload.clone()));
+        t.for_each_match("a/b", |m| {
+            payload.push(m.payload.clone());
+            true
+        });
         assert_eq!(payload, vec![Bytes::from_static(b"2")]);
-        t.set(msg("a/b", b""), NO_LIMIT, NO_LIMIT).unwrap();
+        t.set(msg("a/b", b""), NO_LIMIT, NO_LIMIT, now()).unwrap();
         assert_eq!(t.len(), 0);
         assert!(t.root.is_empty());
     }
@@ -236,7 +293,7 @@ mod tests {
     fn wildcards_and_dollar_topics() {
         let mut t = RetainedTree::default();
         for topic in ["a", "a/b", "a/b/c", "$SYS/x", "b/$y"] {
-            t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+            t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT, now()).unwrap();
         }
         assert_eq!(matched(&t, "#"), vec!["a", "a/b", "a/b/c", "b/$y"]);
         assert_eq!(matched(&t, "a/#"), vec!["a", "a/b", "a/b/c"]);
@@ -249,22 +306,38 @@ mod tests {
     #[test]
     fn budgets_refuse_new_topics_but_not_replacements() {
         let mut t = RetainedTree::default();
-        t.set(msg("a", b"12"), 2, 100).unwrap();
-        t.set(msg("b", b"12"), 2, 100).unwrap();
-        assert_eq!(t.set(msg("c", b"1"), 2, 100), Err(NotStored::OverBudget));
-        t.set(msg("b", b"1234"), 2, 100).unwrap();
-        assert_eq!(t.bytes(), 1 + 2 + 1 + 4);
+        let max = 2 * RETAINED_LEVEL_COST + 100;
+        t.set(msg("a", b"12"), 2, max, now()).unwrap();
+        t.set(msg("b", b"12"), 2, max, now()).unwrap();
         assert_eq!(
-            t.set(msg("a", &[0; 200]), 2, 100),
+            t.set(msg("c", b"1"), 2, max, now()),
             Err(NotStored::OverBudget)
         );
-        t.set(msg("a", b""), 2, 100).unwrap();
-        assert_eq!((t.len(), t.bytes()), (1, 5));
+        t.set(msg("b", b"1234"), 2, max, now()).unwrap();
+        assert_eq!(t.bytes(), 2 * RETAINED_LEVEL_COST + 1 + 2 + 1 + 4);
+        assert_eq!(
+            t.set(msg("a", &[0; 200]), 2, max, now()),
+            Err(NotStored::OverBudget)
+        );
+        t.set(msg("a", b""), 2, max, now()).unwrap();
+        assert_eq!((t.len(), t.bytes()), (1, RETAINED_LEVEL_COST + 5));
+        // Expired messages are swept out to make room.
+        let mut expiring = (*msg("e", b"1")).clone();
+        let t0 = now();
+        expiring.expires_at = Some(t0);
+        t.set(Arc::new(expiring), 2, max, t0).unwrap();
+        assert_eq!(t.len(), 2);
+        t.set(msg("f", b"1"), 2, max, t0 + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(matched(&t, "#"), vec!["b", "f"]);
+        // Deep topics cost their levels.
+        let deep = ["d"; 10].join("/");
+        assert_eq!(
+            t.set(msg(&deep, b"1"), 3, max, now()),
+            Err(NotStored::OverBudget)
+        );
     }
 
-    /// The deep-will crash: a topic of 32,000 levels overflowed a stack in the tree's walks.
-    /// The tree now holds nothing deeper than its limit, and its walks at that depth fit in
-    /// a small stack (run here in a thread with 1 MiB, half the stack of a tokio worker, unoptimized).
     #[test]
     fn deep_topics_are_refused_and_the_deepest_held_walk_in_a_small_stack() {
         std::thread::Builder::new()
@@ -273,17 +346,17 @@ mod tests {
                 let mut t = RetainedTree::default();
                 let too_deep = vec!["a"; 32_000].join("/");
                 assert_eq!(
-                    t.set(msg(&too_deep, b"x"), NO_LIMIT, NO_LIMIT),
+                    t.set(msg(&too_deep, b"x"), NO_LIMIT, NO_LIMIT, now()),
                     Err(NotStored::TooDeep)
                 );
                 let deepest = vec!["a"; MAX_TOPIC_LEVELS_LIMIT].join("/");
                 let leaked = deepest.as_str();
-                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT, now()).unwrap();
                 assert_eq!(matched(&t, "#").len(), 1);
                 assert_eq!(matched(&t, leaked).len(), 1);
-                t.set(msg(leaked, b""), NO_LIMIT, NO_LIMIT).unwrap();
+                t.set(msg(leaked, b""), NO_LIMIT, NO_LIMIT, now()).unwrap();
                 assert!(t.root.is_empty());
-                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+                t.set(msg(leaked, b"x"), NO_LIMIT, NO_LIMIT, now()).unwrap();
                 drop(t);
             })
             .unwrap()
@@ -302,7 +375,7 @@ mod tests {
             let mut expected = Vec::new();
             for topic in &topics {
                 if topic.is_empty() { continue; }
-                t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT).unwrap();
+                t.set(msg(topic, b"x"), NO_LIMIT, NO_LIMIT, now()).unwrap();
                 if filter_matches(&filter, topic) {
                     expected.push(topic.clone());
                 }

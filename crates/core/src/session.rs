@@ -144,12 +144,15 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
-    /// Bytes of the filters of the session's subscriptions (for
-    /// `max_subscription_bytes_per_session`). Summed when asked rather than kept: it is
+    /// What the session's subscriptions count against `max_subscription_bytes_per_session`
+    /// (`policy::subscription_cost`). Summed when asked rather than kept: it is
     /// asked only on SUBSCRIBE, of at most `max_subscriptions_per_session` entries, and a
     /// counter would cost every idle session 8 bytes.
     pub(crate) fn subscription_bytes(&self) -> usize {
-        self.subscriptions.keys().map(|k| k.len()).sum()
+        self.subscriptions
+            .keys()
+            .map(|k| crate::policy::subscription_cost(k))
+            .sum()
     }
 
     /// The traffic state, allocated if the session had none.
@@ -200,6 +203,25 @@ impl SessionState {
             return Err("inbound QoS 2 ids over the id space".into());
         }
         Ok(())
+    }
+
+    /// Makes every queued and in-flight message a compact, charged copy (when the client
+    /// goes offline): a message queued while it was online is a slice of its publisher's
+    /// read buffer, which it must not pin for the session's whole expiry, and it must count
+    /// against the memory ceiling like any message kept for long.
+    pub(crate) fn compact_for_offline(&mut self, meter: &Arc<std::sync::atomic::AtomicUsize>) {
+        let Some(t) = self.traffic.as_deref_mut() else {
+            return;
+        };
+        let keep = |d: &mut Delivery| {
+            if !d.msg.held.is_charged() {
+                d.msg = Arc::new(d.msg.compact().charged(meter));
+            }
+        };
+        t.queue.iter_mut().for_each(keep);
+        t.inflight.deliveries_mut().for_each(keep);
+        // Packed properties cost less than unpacked ones: count again.
+        t.queue_bytes = t.queue.iter().map(|d| d.msg.cost_bytes()).sum();
     }
 
     /// Releases the traffic state if nothing is queued or in flight.

@@ -68,7 +68,7 @@ impl Connection {
 
     /// The rules CONNECT's contents pass, as a PUBLISH's would (a will is published later,
     /// and must not slip past a check its PUBLISH would meet): the will's topic, its RETAIN
-    /// flag and its User Properties, and CONNECT's own User Properties.
+    /// flag, its User Properties and the memory ceiling, and CONNECT's own User Properties.
     fn check_connect_policy(&self, c: &Connect) -> Result<(), ReasonCode> {
         let cfg = self.broker.config();
         let stats = self.broker.stats();
@@ -79,6 +79,8 @@ impl Connection {
             }
             policy::check_publish_topic(cfg, stats, &w.topic)?;
             policy::check_user_properties(cfg, stats, &w.properties.user_properties)?;
+            // A will is a message the broker keeps: not taken in over the memory ceiling.
+            policy::check_memory(cfg, stats)?;
         }
         Ok(())
     }

@@ -152,8 +152,14 @@ impl Connection {
         let stats = self.broker.stats();
         policy::check_publish_topic(cfg, stats, &p.topic)?;
         policy::check_user_properties(cfg, stats, &p.properties.user_properties)?;
-        // Clearing a retained message frees memory: the ceiling does not stop it.
-        if p.retain && p.payload.is_empty() {
+        // Clearing a retained message frees memory: the ceiling does not stop a plain one
+        // (one with properties would still cost a copy in every offline queue it reaches).
+        let props = &p.properties;
+        let plain = props.user_properties.is_empty()
+            && props.correlation_data.is_none()
+            && props.response_topic.is_none()
+            && props.content_type.is_none();
+        if p.retain && p.payload.is_empty() && plain {
             return Ok(());
         }
         policy::check_memory(cfg, stats)

@@ -28,6 +28,7 @@ impl Connection {
         let id = s.properties.subscription_identifier;
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
+        let mut retained_for = std::collections::HashSet::new();
         for (filter, options) in &s.filters {
             let subscribed = policy::check_filter(cfg, broker.stats(), filter)
                 .and_then(|()| broker.subscribe(&session, filter, *options, id));
@@ -44,8 +45,9 @@ impl Connection {
                 RetainHandling::SendIfNew => !existed,
                 RetainHandling::DoNotSend => false,
             };
-            // Retained messages are not sent to shared subscriptions (section 4.8.2).
-            if send_retained && filter.shared().is_none() {
+            // Retained messages are not sent to shared subscriptions (section 4.8.2); a filter
+            // repeated in one SUBSCRIBE gets them once.
+            if send_retained && filter.shared().is_none() && retained_for.insert(filter.as_str()) {
                 retained.push((filter.clone(), *options));
             }
         }
@@ -74,9 +76,16 @@ impl Connection {
         let Some(session) = &self.session else {
             return;
         };
-        let mut found = Vec::new();
-        self.broker
-            .for_each_retained(filter.match_filter(), now, |m| found.push(m.clone()));
+        // No more than the queue has room for: the rest would be dropped, and a client
+        // that subscribes over and over must not make the broker walk and copy them all.
+        let room = self
+            .broker
+            .config()
+            .max_queued_messages
+            .saturating_sub(session.queued_len());
+        let found = self
+            .broker
+            .retained_matches(filter.match_filter(), now, room);
         if found.is_empty() {
             return;
         }
