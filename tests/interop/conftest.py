@@ -25,12 +25,11 @@ class Broker:
         self.proc = proc
 
 
-@pytest.fixture
-def broker():
+def _start(extra_args):
     binary = os.environ.get("HALYARD_BIN", "target/debug/halyard")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "serve", "--bind", f"127.0.0.1:{port}", "--log", "warn"],
+        [binary, "serve", "--bind", f"127.0.0.1:{port}", "--log", "warn", *extra_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -44,11 +43,41 @@ def broker():
                 proc.kill()
                 raise RuntimeError("halyard did not start")
             time.sleep(0.05)
-    yield Broker(port, proc)
-    proc.terminate()
+    return Broker(port, proc)
+
+
+def _stop(b):
+    b.proc.terminate()
     try:
-        proc.wait(timeout=10)
+        b.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, f"halyard exited with {proc.returncode} on SIGTERM"
+        b.proc.kill()
+        b.proc.wait()
+    assert b.proc.returncode == 0, f"halyard exited with {b.proc.returncode} on SIGTERM"
+
+
+@pytest.fixture
+def broker():
+    b = _start([])
+    yield b
+    _stop(b)
+
+
+@pytest.fixture
+def configured_broker(tmp_path):
+    """Starts brokers with a configuration file: call it with the file's TOML text; files it
+    names (an ACL file, say) are given as {name: text} and written beside it first."""
+    started = []
+
+    def start(toml_text, files=None):
+        for name, text in (files or {}).items():
+            (tmp_path / name).write_text(text)
+        config = tmp_path / "halyard.toml"
+        config.write_text(toml_text.replace("$DIR", str(tmp_path)))
+        b = _start(["--config", str(config)])
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        _stop(b)

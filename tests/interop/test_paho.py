@@ -173,3 +173,25 @@ def test_v5_properties_forwarded(broker):
     assert m.properties.ContentType == "text/plain"
     sub.close()
     pub.close()
+
+
+@pytest.mark.parametrize("version", PROTOCOLS)
+def test_subscribe_failure_with_an_acl(configured_broker, version):
+    """The Paho suite's test_subscribe_failure, with the configuration its README asks for: an
+    ACL that denies test/nosubscribe, and subscribe_denied_reason = "unspecified". SUBACK
+    carries 0x80 for it [MQTT-3.9.3-2], and other subscriptions are granted and served."""
+    acl = "topic readwrite #\ntopic deny test/nosubscribe\n"
+    b = configured_broker(
+        '[auth]\nacl_file = "$DIR/acl"\nsubscribe_denied_reason = "unspecified"\n',
+        {"acl": acl},
+    )
+    c = Client(b, PROTOCOLS[version])
+    got = queue.Queue()
+    c.c.on_subscribe = lambda cl, u, mid, codes, props: got.put(codes)
+    c.c.subscribe("test/nosubscribe", 2)
+    codes = got.get(timeout=WAIT)
+    assert [int(x.value) if hasattr(x, "value") else int(x) for x in codes] == [0x80]
+    c.subscribe("test/ok", 1)
+    c.c.publish("test/ok", b"yes", qos=1).wait_for_publish(WAIT)
+    assert c.messages.get(timeout=WAIT).topic == "test/ok"
+    assert c.messages.empty()

@@ -82,6 +82,12 @@ pub struct AuthHooks {
     pub authenticator: Box<dyn Authenticator>,
     /// Enhanced authentication methods, by name.
     pub methods: Vec<Box<dyn EnhancedAuthenticator>>,
+    /// Access rules (`None`: everything allowed, as without an ACL file in Mosquitto).
+    pub acl: Option<crate::acl::Acl>,
+    /// The SUBACK reason code for a filter the access rules refuse on MQTT 5: 0x87 Not
+    /// authorized, or 0x80 Unspecified error, which some older clients and the Eclipse
+    /// interoperability suite expect (3.1.1 always gets 0x80).
+    pub subscribe_denied: halyard_codec::ReasonCode,
 }
 
 impl Default for AuthHooks {
@@ -89,6 +95,8 @@ impl Default for AuthHooks {
         AuthHooks {
             authenticator: Box::new(AllowAll),
             methods: Vec::new(),
+            acl: None,
+            subscribe_denied: halyard_codec::ReasonCode::NOT_AUTHORIZED,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! message takes the trie's read lock and, for each target, that session's lock in turn.
 //! Lock order: registry, then trie or retained tree, then one session.
 
+use crate::acl::{Access, Acl, Subject};
 use crate::auth::{AuthHooks, Authenticator, EnhancedAuthenticator};
 use crate::config::BrokerConfig;
 use crate::flapping::Flapping;
@@ -109,6 +110,10 @@ pub struct Broker {
     retained: RwLock<RetainedTree>,
     sessions: Mutex<HashSet<ByClientId, foldhash::fast::RandomState>>,
     schedule: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// The access rules in force (`None`: everything allowed); replaced at reload.
+    acl: RwLock<Option<Arc<Acl>>>,
+    /// Whether `acl` holds rules (read without the lock on every PUBLISH).
+    acl_enabled: std::sync::atomic::AtomicBool,
     /// The schedule's length past which `prune_schedule` looks for stale entries.
     schedule_prune_above: std::sync::atomic::AtomicUsize,
     /// Recent connections per client identifier, for the flapping rule.
@@ -141,10 +146,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Broker {
     /// A broker with the given settings and authentication.
-    pub fn new(config: BrokerConfig, auth: AuthHooks) -> Arc<Broker> {
+    pub fn new(config: BrokerConfig, mut auth: AuthHooks) -> Arc<Broker> {
         use std::hash::BuildHasher;
         let id_salt = std::collections::hash_map::RandomState::new().hash_one(0x4841_4c59u32);
         let flapping = Flapping::new(config.flapping_max_connects, config.flapping_window_secs);
+        let acl = auth.acl.take().map(Arc::new);
+        let acl_enabled = std::sync::atomic::AtomicBool::new(acl.is_some());
+        let acl = RwLock::new(acl);
         Arc::new(Broker {
             config,
             stats: Stats::default(),
@@ -153,6 +161,8 @@ impl Broker {
             retained: RwLock::default(),
             sessions: Mutex::default(),
             schedule: Mutex::default(),
+            acl,
+            acl_enabled,
             schedule_prune_above: std::sync::atomic::AtomicUsize::new(SCHEDULE_PRUNE_FROM),
             flapping,
             epoch: Instant::now(),
@@ -243,6 +253,44 @@ impl Broker {
         }
     }
 
+    /// Publishes a will, if its client may publish to its topic [MQTT-3.1.2-8]: the access
+    /// rules are checked when it is published (they may have changed since CONNECT), with
+    /// the identity the client connected with.
+    fn publish_will(&self, client_id: &str, username: Option<&str>, msg: Message, now: Instant) {
+        if let Some(acl) = self.acl() {
+            let who = Subject {
+                client_id,
+                username,
+            };
+            if !acl.allows(&who, &msg.topic, Access::Write) {
+                Stats::add(&self.stats.publish_denied, 1);
+                return;
+            }
+        }
+        self.publish(msg, now);
+    }
+
+    /// The access rules in force, if any. Without any, this is one relaxed load: the
+    /// PUBLISH path pays nothing for access control it does not use.
+    pub(crate) fn acl(&self) -> Option<Arc<Acl>> {
+        if !self.acl_enabled.load(Ordering::Relaxed) {
+            return None;
+        }
+        read(&self.acl).clone()
+    }
+
+    /// Replaces the access rules (at reload); decisions from now on use the new ones.
+    pub fn set_acl(&self, acl: Option<Acl>) {
+        let mut slot = write(&self.acl);
+        self.acl_enabled.store(acl.is_some(), Ordering::Relaxed);
+        *slot = acl.map(Arc::new);
+    }
+
+    /// The SUBACK reason code for a filter the access rules refuse (MQTT 5).
+    pub(crate) fn subscribe_denied(&self) -> ReasonCode {
+        self.auth.subscribe_denied
+    }
+
     /// [`Broker::publish`] for a client's message: with `may_wait`, deliveries to
     /// subscribers whose full queue they are draining come back in `blocked` instead of
     /// being dropped. A retained message the retained tree refuses (its budgets, 0x97) is
@@ -298,6 +346,8 @@ impl Broker {
     /// Identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3], and one copy per shared group to a member
     /// picked in turn.
     fn route(&self, msg: &Arc<Message>, now: Instant, may_wait: bool) -> Routed {
+        let acl = self.acl();
+        let acl = acl.as_deref();
         let trie = read(&self.trie);
         let mut direct: Vec<&Subscriber> = Vec::new();
         let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();
@@ -342,7 +392,7 @@ impl Broker {
                 sub_ids: ids,
                 shared: None,
             };
-            self.deliver(session, d, now, may_wait, &offline_copy, &mut routed);
+            self.deliver(session, d, (now, may_wait, acl), &offline_copy, &mut routed);
         }
         for (s, filter) in shared {
             let d = Delivery {
@@ -352,7 +402,13 @@ impl Broker {
                 sub_ids: s.id.into_iter().collect(),
                 shared: Some(filter.clone()),
             };
-            self.deliver(&s.session, d, now, may_wait, &offline_copy, &mut routed);
+            self.deliver(
+                &s.session,
+                d,
+                (now, may_wait, acl),
+                &offline_copy,
+                &mut routed,
+            );
         }
         routed
     }
@@ -362,13 +418,20 @@ impl Broker {
         &self,
         session: &Arc<Session>,
         d: Delivery,
-        now: Instant,
-        may_wait: bool,
+        (now, may_wait, acl): (Instant, bool, Option<&Acl>),
         offline_copy: &OnceCell<Arc<Message>>,
         routed: &mut Routed,
     ) {
         routed.matched += 1;
-        let queued = session.enqueue(d, &self.config, now, &self.stats, may_wait, offline_copy);
+        let queued = session.enqueue(
+            d,
+            &self.config,
+            now,
+            &self.stats,
+            may_wait,
+            offline_copy,
+            acl,
+        );
         if let Enqueued::Full(d) = queued {
             routed.blocked.push((session.clone(), d));
         }
@@ -383,6 +446,7 @@ impl Broker {
         now: Instant,
         may_wait: bool,
     ) -> Option<Delivery> {
+        let acl = self.acl();
         match session.enqueue(
             d,
             &self.config,
@@ -390,6 +454,7 @@ impl Broker {
             &self.stats,
             may_wait,
             &OnceCell::new(),
+            acl.as_deref(),
         ) {
             Enqueued::Full(d) => Some(d),
             _ => None,
@@ -399,6 +464,7 @@ impl Broker {
     /// Gives the shared-subscription messages of a departing member to other members of
     /// their groups; what no other member can take stays with the session as it was.
     fn redistribute_shared(&self, session: &Arc<Session>, now: Instant) {
+        let acl = self.acl();
         let trie = read(&self.trie);
         let other = |f: &TopicFilter| {
             trie.shared_group(f)
@@ -415,9 +481,15 @@ impl Broker {
                     sub_ids: member.id.into_iter().collect(),
                     ..d
                 };
-                member
-                    .session
-                    .enqueue(d, &self.config, now, &self.stats, false, &OnceCell::new());
+                member.session.enqueue(
+                    d,
+                    &self.config,
+                    now,
+                    &self.stats,
+                    false,
+                    &OnceCell::new(),
+                    acl.as_deref(),
+                );
             }
         }
     }
@@ -605,7 +677,7 @@ impl Broker {
                         && st.connection.is_some()
                         && w.delay_secs == 0
                     {
-                        wills.push(w.msg);
+                        wills.push((w.msg, st.username.clone()));
                     }
                     st.connection = Some(generation);
                     st.disconnected_at = None;
@@ -623,7 +695,7 @@ impl Broker {
                             st.kick = Some((g, ReasonCode::SESSION_TAKEN_OVER));
                         }
                         if let Some(w) = st.will.take() {
-                            wills.push(w.msg);
+                            wills.push((w.msg, st.username.clone()));
                         }
                         drop(st);
                         old.wake();
@@ -644,8 +716,8 @@ impl Broker {
         if let Some(old) = ended {
             self.discard(&old);
         }
-        for w in wills {
-            self.publish(w, now);
+        for (w, username) in wills {
+            self.publish_will(client_id.as_str(), username.as_deref(), w, now);
         }
         Ok(opened)
     }
@@ -663,10 +735,14 @@ impl Broker {
                 registry.remove(key);
             }
         }
-        let will = session.lock().will.take();
+        let (will, username) = {
+            let mut st = session.lock();
+            (st.will.take(), st.username.clone())
+        };
         self.discard(session);
         if let Some(w) = will {
-            self.publish(w.msg, now);
+            let client_id = session.client_id().as_str();
+            self.publish_will(client_id, username.as_deref(), w.msg, now);
         }
     }
 
@@ -793,10 +869,11 @@ impl Broker {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            (will, expired, next)
+            (will.map(|w| (w, st.username.clone())), expired, next)
         };
-        if let Some(w) = will {
-            self.publish(w.msg, now);
+        if let Some((w, username)) = will {
+            let client_id = session.client_id().as_str();
+            self.publish_will(client_id, username.as_deref(), w.msg, now);
         }
         if expired {
             self.end_session(session, now);
@@ -848,10 +925,16 @@ impl Broker {
                 let at = now + Duration::from_secs(u64::from(st.expiry_secs));
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
-            (will_now.map(|w: Box<PendingWill>| w.msg), ends, next)
+            let username = st.username.clone();
+            (
+                will_now.map(|w: Box<PendingWill>| (w.msg, username)),
+                ends,
+                next,
+            )
         };
-        if let Some(w) = will_now {
-            self.publish(w, now);
+        if let Some((w, username)) = will_now {
+            let client_id = session.client_id().as_str();
+            self.publish_will(client_id, username.as_deref(), w, now);
         }
         if ends {
             self.end_session(session, now);

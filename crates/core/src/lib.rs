@@ -13,6 +13,7 @@
 //! Lock order: the subscription trie or retained tree first, then a session's state; never a
 //! session's state while taking a trie lock, and never two sessions at once.
 
+mod acl;
 mod auth;
 mod broker;
 mod config;
@@ -28,6 +29,7 @@ pub mod simulation;
 mod stats;
 mod trie;
 
+pub use acl::{Access, Acl, AclError, Subject};
 pub use auth::{
     AllowAll, AuthDecision, AuthExchange, AuthHooks, AuthStep, Authenticator, ConnectInfo,
     EnhancedAuthenticator,

@@ -29,11 +29,13 @@ pub enum Limit {
     Connections,
     /// New connections from one address over `max_connection_rate_per_ip` (the shell).
     ConnectionRate,
+    /// A PUBLISH or SUBSCRIBE the access rules (`auth.acl_file`) refused.
+    Acl,
 }
 
 impl Limit {
     /// Every limit, in a fixed order.
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::TopicSize,
         Limit::UserProperties,
         Limit::TopicAliasBytes,
@@ -44,6 +46,7 @@ impl Limit {
         Limit::Flapping,
         Limit::Connections,
         Limit::ConnectionRate,
+        Limit::Acl,
     ];
 
     /// The setting that sets this limit, as the configuration file names it.
@@ -61,6 +64,7 @@ impl Limit {
             Limit::Flapping => "mqtt.flapping_max_connects",
             Limit::Connections => "limits.max_connections",
             Limit::ConnectionRate => "limits.max_connection_rate_per_ip",
+            Limit::Acl => "auth.acl_file",
         }
     }
 
@@ -77,6 +81,7 @@ impl Limit {
             Limit::Flapping => "flapping",
             Limit::Connections => "connections",
             Limit::ConnectionRate => "connection_rate",
+            Limit::Acl => "acl",
         }
     }
 
@@ -100,6 +105,8 @@ pub struct Stats {
     pub dropped_too_large: AtomicU64,
     /// Publishes refused by the access rules.
     pub publish_denied: AtomicU64,
+    /// Deliveries not made because the subscriber may not read the topic (ACL).
+    pub deliveries_denied: AtomicU64,
     /// Refusals per limit (see [`Limit`]).
     limit_hits: [AtomicU64; Limit::ALL.len()],
     /// Bytes of the messages the broker holds (queued, in flight, retained, pending wills),

@@ -5,6 +5,7 @@
 use halyard_core::BrokerConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -16,6 +17,31 @@ pub struct Config {
     pub limits: ServerLimits,
     /// Protocol settings and per-client limits (`[mqtt]`).
     pub mqtt: BrokerConfig,
+    /// Access control (`[auth]`).
+    pub auth: AuthConfig,
+}
+
+/// Access control. (Password files, anonymous access and TLS identities are the next
+/// part of the security issue.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A Mosquitto ACL file, read unchanged. None: everything allowed.
+    pub acl_file: Option<PathBuf>,
+    /// The MQTT 5 SUBACK code for a filter the ACL refuses.
+    pub subscribe_denied_reason: SubscribeDenied,
+}
+
+/// The MQTT 5 SUBACK code for a filter the ACL refuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscribeDenied {
+    /// 0x87 Not authorized.
+    #[default]
+    NotAuthorized,
+    /// 0x80 Unspecified error (what the Eclipse interoperability suite and some older
+    /// clients expect).
+    Unspecified,
 }
 
 impl Default for Config {
@@ -27,6 +53,7 @@ impl Default for Config {
             }],
             limits: ServerLimits::default(),
             mqtt: BrokerConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

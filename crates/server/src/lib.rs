@@ -15,7 +15,7 @@ mod keepalive;
 mod listener;
 mod shared;
 
-pub use config::{Config, ListenerConfig, ServerLimits};
+pub use config::{AuthConfig, Config, ListenerConfig, ServerLimits, SubscribeDenied};
 
 use halyard_core::{AuthHooks, Broker};
 use shared::Shared;
@@ -45,10 +45,20 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
 }
 
 /// Like [`start`], with the given authentication hooks.
-pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result<RunningServer> {
+pub async fn start_with_auth(
+    config: Config,
+    mut auth: AuthHooks,
+) -> std::io::Result<RunningServer> {
     config
         .validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if let Some(path) = &config.auth.acl_file {
+        auth.acl = Some(load_acl(path)?);
+    }
+    auth.subscribe_denied = match config.auth.subscribe_denied_reason {
+        SubscribeDenied::NotAuthorized => halyard_codec::ReasonCode::NOT_AUTHORIZED,
+        SubscribeDenied::Unspecified => halyard_codec::ReasonCode::UNSPECIFIED_ERROR,
+    };
     let broker = Broker::new(config.mqtt.clone(), auth);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let listener_limits: Vec<Option<usize>> =
@@ -90,6 +100,15 @@ pub async fn start_with_auth(config: Config, auth: AuthHooks) -> std::io::Result
         shutdown,
         tasks,
     })
+}
+
+/// Reads and parses an ACL file; the error names the file, and the line and what is wrong.
+fn load_acl(path: &std::path::Path) -> std::io::Result<halyard_core::Acl> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("auth.acl_file {}: {e}", path.display())))?;
+    halyard_core::Acl::parse(&text)
+        .map_err(|e| invalid(format!("auth.acl_file {}: {e}", path.display())))
 }
 
 async fn tick_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {

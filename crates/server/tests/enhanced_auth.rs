@@ -49,6 +49,8 @@ fn broker() -> TestBroker {
     TestBroker::start_with_auth(
         |_| {},
         AuthHooks {
+            acl: None,
+            subscribe_denied: halyard_codec::ReasonCode::NOT_AUTHORIZED,
             methods: vec![Box::new(Toy)],
             ..AuthHooks::default()
         },

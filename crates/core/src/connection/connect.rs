@@ -11,6 +11,7 @@ use halyard_codec::{
     ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion, ReasonCode, Will,
 };
 use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
 use std::time::Instant;
 
 impl Connection {
@@ -138,6 +139,8 @@ impl Connection {
         {
             let mut st = session.lock();
             st.expiry_secs = expiry_secs;
+            // Whose access rules apply to this session from now on.
+            st.username = c.username.as_ref().map(|u| Arc::from(u.as_str()));
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
             st.will = c.will.map(|w| {

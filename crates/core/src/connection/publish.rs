@@ -3,6 +3,7 @@
 //! exactly-once delivery, and the broker's Receive Maximum.
 
 use super::{Close, Connection};
+use crate::acl::{Access, Subject};
 use crate::broker::Routed;
 use crate::message::{Held, Message};
 use crate::policy;
@@ -151,6 +152,7 @@ impl Connection {
         let cfg = self.broker.config();
         let stats = self.broker.stats();
         policy::check_publish_topic(cfg, stats, &p.topic)?;
+        self.check_acl_publish(&p.topic)?;
         policy::check_user_properties(cfg, stats, &p.properties.user_properties)?;
         // Clearing a retained message frees memory: the ceiling does not stop a plain one
         // (one with properties would still cost a copy in every offline queue it reaches).
@@ -163,6 +165,25 @@ impl Connection {
             return Ok(());
         }
         policy::check_memory(cfg, stats)
+    }
+
+    /// The access rules on a PUBLISH: refused with 0x87 Not authorized (on 3.1.1 it is
+    /// acknowledged and dropped, as Mosquitto does).
+    fn check_acl_publish(&self, topic: &str) -> Result<(), ReasonCode> {
+        let (Some(acl), Some(session)) = (self.broker.acl(), &self.session) else {
+            return Ok(());
+        };
+        let username = session.lock().username.clone();
+        let who = Subject {
+            client_id: session.client_id().as_str(),
+            username: username.as_deref(),
+        };
+        if acl.allows(&who, topic, Access::Write) {
+            return Ok(());
+        }
+        Stats::add(&self.broker.stats().publish_denied, 1);
+        self.broker.stats().limit_hit(crate::stats::Limit::Acl);
+        Err(ReasonCode::NOT_AUTHORIZED)
     }
 
     /// Publishes a client's message; a refusal by the retained budgets routes nothing.
