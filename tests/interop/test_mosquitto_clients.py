@@ -90,3 +90,24 @@ def test_persistent_session(broker, version):
     back = sub_proc(broker, version, "-t", "mc/p", "-q", "1", "-c", "-i", "mc-persist", "-C", "3", "-W", "5", *extra)
     out, err = back.communicate(timeout=10)
     assert out.splitlines() == ["q0", "q1", "q2"], err
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_password_file_written_by_mosquitto_passwd(configured_broker, tmp_path, version):
+    """A password file made by the real mosquitto_passwd ($7$ PBKDF2-SHA512), read
+    unchanged: mosquitto_pub -u/-P gets in with the right password, and is refused with the
+    wrong one (bad user name or password, 3.1.1 return code 4 / 5.0 reason 0x86) and without
+    any (not authorized, code 5 / 0x87)."""
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "alice", "s3cret"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "bob", "other"], check=True)
+    b = configured_broker(f'[auth]\npassword_file = "{passwd}"\n')
+    base = ["mosquitto_pub", "-h", b.host, "-p", str(b.port), "-V", version, "-t", "t", "-m", "x"]
+    ok = subprocess.run(base + ["-u", "alice", "-P", "s3cret"], capture_output=True, text=True, timeout=10)
+    assert ok.returncode == 0, ok.stderr
+    wrong = subprocess.run(base + ["-u", "alice", "-P", "nope"], capture_output=True, text=True, timeout=10)
+    assert wrong.returncode != 0
+    assert "bad user name or password" in wrong.stderr.lower(), wrong.stderr
+    anon = subprocess.run(base, capture_output=True, text=True, timeout=10)
+    assert anon.returncode != 0
+    assert "not authori" in anon.stderr.lower(), anon.stderr

@@ -27,12 +27,40 @@ pub enum AuthDecision {
     Allow,
     /// Refuse with this CONNACK reason code (mapped to a 3.x return code for 3.x clients).
     Deny(ReasonCode),
+    /// The answer needs slow work (a password hash, an external service): the connection
+    /// waits, and the network shell calls [`Authenticator::verify`] off the connection
+    /// tasks and hands the answer back (`Connection::handle_verified`).
+    Verify,
 }
 
-/// Decides whether a client may connect. Called once per CONNECT; must not block.
+/// What a slow check is given (owned: it runs on another thread).
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    /// Client identifier (after assignment).
+    pub client_id: MqttString,
+    /// User Name, if any.
+    pub username: Option<MqttString>,
+    /// Password, if any.
+    pub password: Option<Bytes>,
+    /// Protocol level.
+    pub protocol: ProtocolVersion,
+}
+
+/// Decides whether a client may connect.
+///
+/// [`Authenticator::authenticate`] is called on the connection's task once per CONNECT and
+/// must not block: it answers at once, or says [`AuthDecision::Verify`]. Then
+/// [`Authenticator::verify`] is called on a bounded pool of blocking threads, where it may
+/// take its time (hash a password, ask a service); it must not answer `Verify`.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
-    /// Checks the client's credentials.
+    /// Checks the client's credentials, quickly.
     fn authenticate(&self, info: &ConnectInfo<'_>) -> AuthDecision;
+
+    /// The slow check, for an `authenticate` that answered `Verify`.
+    fn verify(&self, request: &VerifyRequest) -> AuthDecision {
+        let _ = request;
+        AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+    }
 }
 
 /// Lets every client in (anonymous access).
@@ -78,8 +106,9 @@ pub trait AuthExchange: Send + std::fmt::Debug {
 /// How the broker decides who may connect.
 #[derive(Debug)]
 pub struct AuthHooks {
-    /// Checks CONNECT's user name and password (all clients).
-    pub authenticator: Box<dyn Authenticator>,
+    /// Checks CONNECT's user name and password (all clients). Shared with the shell's
+    /// blocking pool, which runs its slow checks.
+    pub authenticator: std::sync::Arc<dyn Authenticator>,
     /// Enhanced authentication methods, by name.
     pub methods: Vec<Box<dyn EnhancedAuthenticator>>,
     /// Access rules (`None`: everything allowed, as without an ACL file in Mosquitto).
@@ -93,7 +122,7 @@ pub struct AuthHooks {
 impl Default for AuthHooks {
     fn default() -> Self {
         AuthHooks {
-            authenticator: Box::new(AllowAll),
+            authenticator: std::sync::Arc::new(AllowAll),
             methods: Vec::new(),
             acl: None,
             subscribe_denied: halyard_codec::ReasonCode::NOT_AUTHORIZED,

@@ -185,6 +185,12 @@ impl Broker {
         self.auth.authenticator.as_ref()
     }
 
+    /// The authenticator, for the shell to run its slow checks (`Authenticator::verify`) on
+    /// its blocking pool.
+    pub fn authenticator_handle(&self) -> Arc<dyn Authenticator> {
+        self.auth.authenticator.clone()
+    }
+
     /// The enhanced authentication method called `name`, if the broker has one.
     pub(crate) fn auth_method(&self, name: &str) -> Option<&dyn EnhancedAuthenticator> {
         self.auth

@@ -32,7 +32,7 @@ mod trie;
 pub use acl::{Access, Acl, AclError, Subject};
 pub use auth::{
     AllowAll, AuthDecision, AuthExchange, AuthHooks, AuthStep, Authenticator, ConnectInfo,
-    EnhancedAuthenticator,
+    EnhancedAuthenticator, VerifyRequest,
 };
 pub use broker::Broker;
 pub use config::{BrokerConfig, MAX_TOPIC_LEVELS_LIMIT};

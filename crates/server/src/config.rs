@@ -21,11 +21,17 @@ pub struct Config {
     pub auth: AuthConfig,
 }
 
-/// Access control. (Password files, anonymous access and TLS identities are the next
-/// part of the security issue.)
+/// Authentication and access control. (TLS client certificates are the next part of the
+/// security issue.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
+    /// Whether clients without a user name may connect. Default: yes without a password
+    /// file, no with one. A listener beyond loopback needs a password file or an explicit
+    /// `true` (see [`Config::validate`]).
+    pub allow_anonymous: Option<bool>,
+    /// A Mosquitto password file (`$7$`, `$6$` or `$argon2id$` hashes), read unchanged.
+    pub password_file: Option<PathBuf>,
     /// A Mosquitto ACL file, read unchanged. None: everything allowed.
     pub acl_file: Option<PathBuf>,
     /// The MQTT 5 SUBACK code for a filter the ACL refuses.
@@ -106,6 +112,19 @@ impl Config {
         }
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
+        }
+        // Safe default (as Mosquitto 2): beyond loopback, nobody gets in anonymously unless
+        // the configuration says so.
+        if let Some(open) = self.listener.iter().find(|l| !l.bind.ip().is_loopback())
+            && self.auth.password_file.is_none()
+            && self.auth.allow_anonymous != Some(true)
+        {
+            return Err(format!(
+                "listener {} is reachable beyond this machine, and nothing authenticates \
+                 clients: set [auth] password_file, or allow_anonymous = true to let anyone \
+                 connect",
+                open.bind
+            ));
         }
         if self.listener.iter().any(|l| l.max_connections == Some(0)) {
             return Err("listener max_connections must be at least 1".into());

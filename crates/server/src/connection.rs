@@ -16,8 +16,9 @@
 use crate::keepalive::WheelLink;
 use crate::shared::Shared;
 use bytes::{Buf, BytesMut};
+use halyard_codec::ReasonCode;
 use halyard_codec::decode;
-use halyard_core::{Close, CloseReason, Connection, Held};
+use halyard_core::{AuthDecision, Close, CloseReason, Connection, Held, VerifyRequest};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -257,6 +258,8 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     let mut rx = BytesMut::new();
     // The read buffer's charge on the memory ceiling (see CHARGE_READ_BUFFER_OVER).
     let mut rx_charge = Held::none();
+    // A slow authentication check under way for this connection's CONNECT.
+    let mut verifying: Option<tokio::task::JoinHandle<AuthDecision>> = None;
     // Whether the last read filled the room it had (then the next gets a full chunk).
     let mut busy = false;
     // Since when the connection has had nothing to do.
@@ -283,7 +286,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         let mut handled = 0usize;
         // A client whose last message waits for room in subscribers' queues is not read
         // from until it has room (back-pressure, see halyard_core's `backpressure`).
-        while !conn.is_blocked() {
+        while !conn.is_blocked() && !conn.is_verifying() {
             match decode(&mut rx, &conn.decode_options()) {
                 Ok(Some(packet)) => {
                     handled += 1;
@@ -304,6 +307,9 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         }
         if !charge_read_buffer(shared, &rx, &mut rx_charge) {
             return Step::Close(conn.handle_memory_limit(Instant::now()));
+        }
+        if let Some(request) = conn.poll_verify() {
+            verifying = Some(start_verify(shared, request));
         }
         if handled > 0 {
             // A busy publisher's socket is always readable, so without this its task would
@@ -347,11 +353,23 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         } else {
             Some(connect_deadline)
         };
-        let can_read = conn.tx().len() < TX_PAUSE_READING && !conn.is_blocked();
+        let can_read =
+            conn.tx().len() < TX_PAUSE_READING && !conn.is_blocked() && !conn.is_verifying();
         let want_write = !conn.tx().is_empty();
         let timer_fired = tokio::select! {
             biased;
             _ = shutdown.changed() => return Step::Close(conn.handle_shutdown(Instant::now())),
+            decision = poll_verified(&mut verifying), if verifying.is_some() => {
+                verifying = None;
+                if let Err(close) = conn.handle_verified(Instant::now(), decision) {
+                    return Step::Close(close);
+                }
+                if !waker_set && conn.is_active() {
+                    conn.set_waker(Waker::from(handle.clone()));
+                    waker_set = true;
+                }
+                false
+            }
             () = poll_fn(|cx| handle.poll_woken(cx)) => {
                 let now = Instant::now();
                 if let Err(close) = conn.poll_deliveries(now).and_then(|()| conn.retry_blocked(now)) {
@@ -390,6 +408,37 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
             // Something happened: the idle time starts again.
             idle_since = None;
         }
+    }
+}
+
+/// Runs the slow authentication check of a CONNECT (`Authenticator::verify`: a password
+/// hash, say) on tokio's blocking threads, at most [`Shared::verify_permits`] at once, so
+/// neither this connection's task nor anyone else's waits on it.
+fn start_verify(
+    shared: &Arc<Shared>,
+    request: VerifyRequest,
+) -> tokio::task::JoinHandle<AuthDecision> {
+    let authenticator = shared.broker.authenticator_handle();
+    let permits = shared.verify_permits.clone();
+    shared.runtime.spawn(async move {
+        let Ok(_permit) = permits.acquire_owned().await else {
+            return AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE);
+        };
+        tokio::task::spawn_blocking(move || authenticator.verify(&request))
+            .await
+            .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE))
+    })
+}
+
+/// The answer of the check under way (a check that failed to run refuses).
+async fn poll_verified(
+    verifying: &mut Option<tokio::task::JoinHandle<AuthDecision>>,
+) -> AuthDecision {
+    match verifying {
+        Some(task) => task
+            .await
+            .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE)),
+        None => std::future::pending().await,
     }
 }
 

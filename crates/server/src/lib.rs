@@ -9,10 +9,12 @@
 //! Planned here too: TLS and WebSocket listeners, metrics, `$SYS` topics, reload.
 
 mod admission;
+pub mod auth;
 mod config;
 mod connection;
 mod keepalive;
 mod listener;
+pub mod passwords;
 mod shared;
 
 pub use config::{AuthConfig, Config, ListenerConfig, ServerLimits, SubscribeDenied};
@@ -54,6 +56,14 @@ pub async fn start_with_auth(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     if let Some(path) = &config.auth.acl_file {
         auth.acl = Some(load_acl(path)?);
+    }
+    if config.auth.password_file.is_some() || config.auth.allow_anonymous == Some(false) {
+        let passwords = match &config.auth.password_file {
+            Some(path) => Some(load_passwords(path)?),
+            None => None,
+        };
+        let allow_anonymous = config.auth.allow_anonymous.unwrap_or(passwords.is_none());
+        auth.authenticator = Arc::new(auth::PasswordAuthenticator::new(passwords, allow_anonymous));
     }
     auth.subscribe_denied = match config.auth.subscribe_denied_reason {
         SubscribeDenied::NotAuthorized => halyard_codec::ReasonCode::NOT_AUTHORIZED,
@@ -100,6 +110,16 @@ pub async fn start_with_auth(
         shutdown,
         tasks,
     })
+}
+
+/// Reads and parses a password file; the error names the file, and the line and what is
+/// wrong (never a hash).
+fn load_passwords(path: &std::path::Path) -> std::io::Result<passwords::PasswordFile> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("auth.password_file {}: {e}", path.display())))?;
+    passwords::PasswordFile::parse(&text)
+        .map_err(|e| invalid(format!("auth.password_file {}: {e}", path.display())))
 }
 
 /// Reads and parses an ACL file; the error names the file, and the line and what is wrong.

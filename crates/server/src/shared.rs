@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     listeners: Vec<ListenerCount>,
     /// New connections per second per source address.
     pub(crate) rate: RateLimiter,
+    /// Slow authentication checks (password hashes) running at once: at most twice the
+    /// cores, so a flood of CONNECTs with passwords queues rather than taking every thread.
+    pub(crate) verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -43,6 +46,9 @@ impl Shared {
                 .map(|&m| ListenerCount::new(m))
                 .collect(),
             rate: RateLimiter::new(limits.max_connection_rate_per_ip),
+            verify_permits: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, usize::from),
+            )),
             broker,
             limits,
             shutdown,

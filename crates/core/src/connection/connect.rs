@@ -2,7 +2,7 @@
 //! the resending of unacknowledged messages when a session resumes.
 
 use super::{Close, CloseReason, Connection, Peer, Phase};
-use crate::auth::{AuthDecision, ConnectInfo};
+use crate::auth::{AuthDecision, ConnectInfo, VerifyRequest};
 use crate::message::Message;
 use crate::policy;
 use crate::session::PendingWill;
@@ -55,16 +55,81 @@ impl Connection {
             password: c.password.as_ref(),
             protocol: v,
         };
-        if let AuthDecision::Deny(rc) = self.broker.authenticator().authenticate(&info) {
+        let decision = self.broker.authenticator().authenticate(&info);
+        if let AuthDecision::Deny(rc) = decision {
             return Err(self.refuse(rc));
         }
         if let Err(rc) = self.check_connect_policy(&c) {
             return Err(self.refuse(rc));
         }
+        if decision == AuthDecision::Verify {
+            // The slow check runs elsewhere; the connection waits for its answer.
+            self.verifying = Some(Box::new(Verifying {
+                connect: c,
+                client_id,
+                assigned,
+                requested: false,
+            }));
+            self.phase = Phase::Verifying;
+            return Ok(());
+        }
+        self.authenticated(now, c, client_id, assigned)
+    }
+
+    /// The client is who it says: go on with enhanced authentication, if it asked for it,
+    /// or accept the connection.
+    fn authenticated(
+        &mut self,
+        now: Instant,
+        c: Connect,
+        client_id: MqttString,
+        assigned: Option<MqttString>,
+    ) -> Result<(), Close> {
         if c.properties.authentication_method.is_some() {
             return self.begin_enhanced_auth(now, c, client_id, assigned);
         }
         self.complete_connect(now, c, client_id, assigned, None)
+    }
+
+    /// The slow check the shell must run, once, while the connection waits for it
+    /// ([`AuthDecision::Verify`]); the answer goes to [`Connection::handle_verified`].
+    pub fn poll_verify(&mut self) -> Option<VerifyRequest> {
+        let v = self.verifying.as_deref_mut()?;
+        if std::mem::replace(&mut v.requested, true) {
+            return None;
+        }
+        Some(VerifyRequest {
+            client_id: v.client_id.clone(),
+            username: v.connect.username.clone(),
+            password: v.connect.password.clone(),
+            protocol: v.connect.protocol,
+        })
+    }
+
+    /// Whether the connection waits for the answer of a slow check: the shell then takes no
+    /// packets from the client until it has it.
+    pub fn is_verifying(&self) -> bool {
+        self.phase == Phase::Verifying
+    }
+
+    /// The answer of the slow check: the connection is accepted (CONNACK) or refused with
+    /// the answer's code.
+    pub fn handle_verified(&mut self, now: Instant, decision: AuthDecision) -> Result<(), Close> {
+        let Some(v) = self
+            .verifying
+            .take()
+            .filter(|_| self.phase == Phase::Verifying)
+        else {
+            return Ok(());
+        };
+        match decision {
+            AuthDecision::Allow => {
+                self.phase = Phase::AwaitConnect;
+                self.authenticated(now, v.connect, v.client_id, v.assigned)
+            }
+            AuthDecision::Deny(rc) => Err(self.refuse(rc)),
+            AuthDecision::Verify => Err(self.refuse(ReasonCode::NOT_AUTHORIZED)),
+        }
     }
 
     /// The rules CONNECT's contents pass, as a PUBLISH's would (a will is published later,
@@ -261,6 +326,16 @@ impl Connection {
             session.lock().traffic().inflight.mark_all_for_resend();
         }
     }
+}
+
+/// A CONNECT waiting for the answer of a slow authentication check.
+#[derive(Debug)]
+pub(super) struct Verifying {
+    connect: Connect,
+    client_id: MqttString,
+    assigned: Option<MqttString>,
+    /// Whether the shell has been given the request (it is given once).
+    requested: bool,
 }
 
 /// The will as the message it becomes; its expiry is stamped when it is published.

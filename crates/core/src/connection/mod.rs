@@ -90,6 +90,8 @@ pub struct Close {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     AwaitConnect,
+    /// CONNECT waits for the answer of a slow authentication check (a password hash).
+    Verifying,
     /// CONNECT named an Authentication Method; AUTH packets go back and forth.
     Authenticating,
     Active,
@@ -142,6 +144,8 @@ pub struct Connection {
     aliases: Option<Box<TopicAliases>>,
     /// The enhanced authentication under way (at CONNECT or re-authenticating).
     auth: Option<Box<auth::PendingAuth>>,
+    /// The CONNECT waiting for a slow authentication check.
+    verifying: Option<Box<connect::Verifying>>,
     /// The Authentication Method the client connected with, if any (boxed: rarely set).
     auth_method: Option<Box<MqttString>>,
     /// Deliveries stopped because the transmit buffer was full.
@@ -171,6 +175,7 @@ impl Connection {
             tx: BytesMut::new(),
             aliases: None,
             auth: None,
+            verifying: None,
             auth_method: None,
             tx_full: false,
             waker: None,
@@ -309,6 +314,9 @@ impl Connection {
                 )),
             },
             Phase::Authenticating => self.handle_authenticating(now, packet),
+            // The shell takes no packets while a check runs; one that arrives is a client
+            // that did not wait for CONNACK.
+            Phase::Verifying => Err(self.refuse(ReasonCode::PROTOCOL_ERROR)),
             Phase::Active => self.handle_active(now, packet),
         }
     }
@@ -373,7 +381,10 @@ impl Connection {
     /// CONNECT was accepted, DISCONNECT after, on 5.0) and the connection ends.
     pub fn handle_decode_error(&mut self, now: Instant, err: &DecodeError) -> Close {
         let rc = err.reason_code();
-        if matches!(self.phase, Phase::AwaitConnect | Phase::Authenticating) {
+        if matches!(
+            self.phase,
+            Phase::AwaitConnect | Phase::Verifying | Phase::Authenticating
+        ) {
             if let DecodeError::UnsupportedProtocolVersion(_) = err {
                 // [MQTT-3.1.2-2] Answer an unsupported level with 0x01 / 0x84, then close.
                 self.send_connack_refusal(rc);
