@@ -2,7 +2,7 @@
 //! client re-authenticates, driven by an `EnhancedAuthenticator` named by the client's
 //! Authentication Method.
 
-use super::{Close, CloseReason, Connection, Phase};
+use super::{Close, CloseReason, Connection, Pending, Phase};
 use crate::auth::{AuthExchange, AuthStep};
 use bytes::Bytes;
 use halyard_codec::{Auth, AuthProperties, Connect, MqttString, Packet, ReasonCode};
@@ -35,11 +35,11 @@ impl Connection {
         };
         let exchange = authenticator.begin(&client_id);
         let data = c.properties.authentication_data.clone();
-        self.auth = Some(Box::new(PendingAuth {
+        self.auth = Some(Box::new(Pending::Exchange(PendingAuth {
             method,
             exchange,
             connect: Some((c, client_id, assigned)),
-        }));
+        })));
         self.phase = Phase::Authenticating;
         self.auth_step(now, data.as_ref())
     }
@@ -81,7 +81,7 @@ impl Connection {
         };
         let starting = a.reason_code == ReasonCode::RE_AUTHENTICATE && self.auth.is_none();
         let continuing =
-            a.reason_code == ReasonCode::CONTINUE_AUTHENTICATION && self.auth.is_some();
+            a.reason_code == ReasonCode::CONTINUE_AUTHENTICATION && self.exchange().is_some();
         if !(starting || continuing) || !self.same_method_as(&a, &method) {
             return Err(self.violation(
                 now,
@@ -102,18 +102,43 @@ impl Connection {
                 .as_ref()
                 .map(|s| s.client_id().clone())
                 .unwrap_or_default();
-            self.auth = Some(Box::new(PendingAuth {
+            self.auth = Some(Box::new(Pending::Exchange(PendingAuth {
                 method,
                 exchange: authenticator.begin(&client_id),
                 connect: None,
-            }));
+            })));
         }
         self.auth_step(now, a.properties.authentication_data.as_ref())
     }
 
+    /// The enhanced exchange under way, if any.
+    fn exchange(&self) -> Option<&PendingAuth> {
+        match self.auth.as_deref() {
+            Some(Pending::Exchange(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn exchange_mut(&mut self) -> Option<&mut PendingAuth> {
+        match self.auth.as_deref_mut() {
+            Some(Pending::Exchange(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Ends the exchange under way and gives it back (nothing else is taken).
+    fn take_exchange(&mut self) -> Option<PendingAuth> {
+        match self.auth.take().map(|b| *b) {
+            Some(Pending::Exchange(p)) => Some(p),
+            other => {
+                self.auth = other.map(Box::new);
+                None
+            }
+        }
+    }
+
     fn same_method(&self, a: &Auth) -> bool {
-        self.auth
-            .as_ref()
+        self.exchange()
             .is_some_and(|p| a.properties.authentication_method.as_ref() == Some(&p.method))
     }
 
@@ -123,7 +148,7 @@ impl Connection {
 
     /// Feeds the client's data to the exchange and acts on its answer.
     fn auth_step(&mut self, now: Instant, data: Option<&Bytes>) -> Result<(), Close> {
-        let Some(pending) = self.auth.as_mut() else {
+        let Some(pending) = self.exchange_mut() else {
             return Ok(());
         };
         match pending.exchange.step(data) {
@@ -133,7 +158,7 @@ impl Connection {
                 Ok(())
             }
             AuthStep::Success(data) => {
-                let Some(pending) = self.auth.take() else {
+                let Some(pending) = self.take_exchange() else {
                     return Ok(());
                 };
                 match pending.connect {

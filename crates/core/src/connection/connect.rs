@@ -1,7 +1,7 @@
 //! CONNECT: client identifier rules, authentication, session open or resume, CONNACK, and
 //! the resending of unacknowledged messages when a session resumes.
 
-use super::{Close, CloseReason, Connection, Peer, Phase};
+use super::{Close, CloseReason, Connection, Peer, Pending, Phase};
 use crate::auth::{AuthDecision, ConnectInfo, VerifyRequest};
 use crate::message::Message;
 use crate::policy;
@@ -64,12 +64,12 @@ impl Connection {
         }
         if decision == AuthDecision::Verify {
             // The slow check runs elsewhere; the connection waits for its answer.
-            self.verifying = Some(Box::new(Verifying {
+            self.auth = Some(Box::new(Pending::Verify(Verifying {
                 connect: c,
                 client_id,
                 assigned,
                 requested: false,
-            }));
+            })));
             self.phase = Phase::Verifying;
             return Ok(());
         }
@@ -94,7 +94,9 @@ impl Connection {
     /// The slow check the shell must run, once, while the connection waits for it
     /// ([`AuthDecision::Verify`]); the answer goes to [`Connection::handle_verified`].
     pub fn poll_verify(&mut self) -> Option<VerifyRequest> {
-        let v = self.verifying.as_deref_mut()?;
+        let Some(Pending::Verify(v)) = self.auth.as_deref_mut() else {
+            return None;
+        };
         if std::mem::replace(&mut v.requested, true) {
             return None;
         }
@@ -115,11 +117,10 @@ impl Connection {
     /// The answer of the slow check: the connection is accepted (CONNACK) or refused with
     /// the answer's code.
     pub fn handle_verified(&mut self, now: Instant, decision: AuthDecision) -> Result<(), Close> {
-        let Some(v) = self
-            .verifying
-            .take()
-            .filter(|_| self.phase == Phase::Verifying)
-        else {
+        if self.phase != Phase::Verifying {
+            return Ok(());
+        }
+        let Some(Pending::Verify(v)) = self.auth.take().map(|b| *b) else {
             return Ok(());
         };
         match decision {

@@ -116,6 +116,15 @@ struct Peer {
     connect_expiry_secs: u32,
 }
 
+/// Authentication under way.
+#[derive(Debug)]
+enum Pending {
+    /// An enhanced authentication exchange (section 4.12).
+    Exchange(auth::PendingAuth),
+    /// A CONNECT waiting for the answer of a slow check (`AuthDecision::Verify`).
+    Verify(connect::Verifying),
+}
+
 /// The topic aliases of one connection, section 3.3.2.3.4.
 #[derive(Debug, Default)]
 struct TopicAliases {
@@ -142,10 +151,10 @@ pub struct Connection {
     /// Topic aliases in both directions; boxed (and allocated on first use) because most
     /// clients use none, and every idle connection would carry two empty maps.
     aliases: Option<Box<TopicAliases>>,
-    /// The enhanced authentication under way (at CONNECT or re-authenticating).
-    auth: Option<Box<auth::PendingAuth>>,
-    /// The CONNECT waiting for a slow authentication check.
-    verifying: Option<Box<connect::Verifying>>,
+    /// The authentication under way: an enhanced exchange (at CONNECT or
+    /// re-authenticating), or a CONNECT waiting for a slow check. One boxed field for both,
+    /// as an idle connection carries neither.
+    auth: Option<Box<Pending>>,
     /// The Authentication Method the client connected with, if any (boxed: rarely set).
     auth_method: Option<Box<MqttString>>,
     /// Deliveries stopped because the transmit buffer was full.
@@ -175,7 +184,6 @@ impl Connection {
             tx: BytesMut::new(),
             aliases: None,
             auth: None,
-            verifying: None,
             auth_method: None,
             tx_full: false,
             waker: None,
