@@ -6,6 +6,7 @@
 //! broker logic: it wires `halyard-server` together.
 
 mod bench;
+mod passwd;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load-test an MQTT broker (this one or any other) on this machine.
     Bench(bench::BenchArgs),
+    /// Manage a password file (mosquitto_passwd's flags: -c, -b, -D, -U).
+    Passwd(passwd::PasswdArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +38,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Passwd(args) => passwd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -235,3 +235,56 @@ fn bench_refuses_non_loopback_targets() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
+
+/// `halyard passwd` with mosquitto_passwd's flags: -c creates, -b takes the password from
+/// the command line, a second user is added beside the first, -D deletes, -U hashes a
+/// plaintext file in place; argon2id by default, `--hash pbkdf2` writes Mosquitto's `$7$`.
+#[test]
+fn passwd_manages_a_password_file_like_mosquitto_passwd() {
+    use halyard_server::passwords::PasswordFile;
+    let path = std::env::temp_dir().join(format!(
+        "halyard-passwd-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let file = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = halyard().arg("passwd").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["-c", "-b", file, "alice", "one"]);
+    run(&["-b", "--hash", "pbkdf2", file, "bob", "two"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("alice:$argon2id$"), "{text}");
+    assert!(text.contains("bob:$7$101$"), "{text}");
+    let f = PasswordFile::parse(&text).unwrap();
+    assert!(f.verify("alice", b"one") && f.verify("bob", b"two"));
+    run(&["-b", file, "alice", "three"]);
+    run(&["-D", file, "bob"]);
+    let f = PasswordFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(f.len(), 1);
+    assert!(f.verify("alice", b"three") && !f.verify("alice", b"one"));
+    // -U: plaintext lines hashed in place, hashed ones kept.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("carol:plain\n");
+    std::fs::write(&path, text).unwrap();
+    run(&["-U", file]);
+    let f = PasswordFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(f.verify("carol", b"plain") && f.verify("alice", b"three"));
+    // Refusals: a password without -b, -D of a missing user.
+    let out = halyard()
+        .args(["passwd", file, "dave", "pw"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = halyard()
+        .args(["passwd", "-D", file, "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    std::fs::remove_file(&path).unwrap();
+}
