@@ -111,3 +111,30 @@ def test_password_file_written_by_mosquitto_passwd(configured_broker, tmp_path, 
     anon = subprocess.run(base, capture_output=True, text=True, timeout=10)
     assert anon.returncode != 0
     assert "not authori" in anon.stderr.lower(), anon.stderr
+
+
+def test_sighup_reloads_the_password_file(configured_broker, tmp_path):
+    """SIGHUP reads the password file again: after mosquitto_passwd changes alice's password
+    and the broker gets SIGHUP, mosquitto_pub gets in with the new password and not with the
+    old one; a mosquitto_sub connected before the reload stays connected and still receives."""
+    import signal
+    import time
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "alice", "old"], check=True)
+    b = configured_broker(f'[auth]\npassword_file = "{passwd}"\n')
+    sub = sub_proc(b, "mqttv311", "-d", "-u", "alice", "-P", "old", "-t", "r", "-C", "1")
+    wait_subscribed(sub)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "alice", "new"], check=True)
+    b.proc.send_signal(signal.SIGHUP)
+    base = ["mosquitto_pub", "-h", b.host, "-p", str(b.port), "-t", "r", "-m", "after-reload"]
+    deadline = time.monotonic() + 5
+    while True:
+        old = subprocess.run(base + ["-u", "alice", "-P", "old"], capture_output=True, text=True, timeout=10)
+        if old.returncode != 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert old.returncode != 0, "the old password still works after SIGHUP"
+    new = subprocess.run(base + ["-u", "alice", "-P", "new"], capture_output=True, text=True, timeout=10)
+    assert new.returncode == 0, new.stderr
+    out, _ = sub.communicate(timeout=10)
+    assert "after-reload" in messages(out)

@@ -84,12 +84,29 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // soon as they are is a graceful stop rather than the default kill.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot listen for SIGTERM")?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
         let server = halyard_server::start(config)
             .await
             .context("cannot start the listeners")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-            _ = term.recv() => {}
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    r.context("cannot listen for Ctrl-C")?;
+                    break;
+                }
+                _ = term.recv() => break,
+                _ = hup.recv() => {
+                    // Password and ACL files read again; an invalid one keeps the old.
+                    let errors = server.reload();
+                    for e in &errors {
+                        tracing::error!("reload: {e}; the previous file stays in force");
+                    }
+                    if errors.is_empty() {
+                        tracing::info!("reloaded the password and ACL files");
+                    }
+                }
+            }
         }
         tracing::info!("shutting down");
         server.shutdown().await;

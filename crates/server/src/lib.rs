@@ -31,6 +31,10 @@ use tokio::task::JoinSet;
 #[derive(Debug)]
 pub struct RunningServer {
     addrs: Vec<SocketAddr>,
+    /// The files to read again at reload.
+    auth_config: AuthConfig,
+    /// The password checker, to give it a reloaded file.
+    password_auth: Option<Arc<auth::PasswordAuthenticator>>,
     broker: Arc<Broker>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
@@ -57,13 +61,16 @@ pub async fn start_with_auth(
     if let Some(path) = &config.auth.acl_file {
         auth.acl = Some(load_acl(path)?);
     }
+    let mut password_auth = None;
     if config.auth.password_file.is_some() || config.auth.allow_anonymous == Some(false) {
         let passwords = match &config.auth.password_file {
             Some(path) => Some(load_passwords(path)?),
             None => None,
         };
         let allow_anonymous = config.auth.allow_anonymous.unwrap_or(passwords.is_none());
-        auth.authenticator = Arc::new(auth::PasswordAuthenticator::new(passwords, allow_anonymous));
+        let checker = Arc::new(auth::PasswordAuthenticator::new(passwords, allow_anonymous));
+        auth.authenticator = checker.clone();
+        password_auth = Some(checker);
     }
     auth.subscribe_denied = match config.auth.subscribe_denied_reason {
         SubscribeDenied::NotAuthorized => halyard_codec::ReasonCode::NOT_AUTHORIZED,
@@ -105,6 +112,8 @@ pub async fn start_with_auth(
     tasks.spawn(limit_report_loop(broker.clone(), shutdown_rx));
     Ok(RunningServer {
         addrs,
+        auth_config: config.auth.clone(),
+        password_auth,
         broker,
         shared,
         shutdown,
@@ -193,6 +202,28 @@ impl RunningServer {
     /// The addresses the listeners are bound to (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Reads the password file and the ACL file again (SIGHUP). Connected clients stay
+    /// connected; new connections and new decisions use the new files. A file that cannot
+    /// be read or is invalid keeps the old one in force: the errors come back, each naming
+    /// the file, its line and what is wrong.
+    pub fn reload(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let (Some(path), Some(checker)) = (&self.auth_config.password_file, &self.password_auth)
+        {
+            match load_passwords(path) {
+                Ok(file) => checker.set_passwords(Some(file)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if let Some(path) = &self.auth_config.acl_file {
+            match load_acl(path) {
+                Ok(acl) => self.broker.set_acl(Some(acl)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        errors
     }
 
     /// The broker state (for tests and metrics).

@@ -173,3 +173,69 @@ fn a_listener_beyond_loopback_needs_authentication_or_an_explicit_choice() {
     assert!(config.validate().is_ok());
     assert!(halyard_server::Config::default().validate().is_ok());
 }
+
+/// Reload (SIGHUP): the password and ACL files are read again; connected clients stay
+/// connected and their next decisions use the new rules; new connections use the new
+/// passwords; an invalid new file keeps the old one in force and says which line is wrong.
+#[test]
+fn reload_reads_the_files_again_and_keeps_the_old_on_error() {
+    let pw = password_file("reload-pw", &[("alice", hash_pbkdf2(b"one").unwrap())]);
+    let acl = std::env::temp_dir().join(format!("halyard-pw-{}-reload-acl", std::process::id()));
+    std::fs::write(&acl, "user alice\ntopic readwrite a/#\n").unwrap();
+    let (pw_path, acl_path) = (pw.clone(), acl.clone());
+    let broker = TestBroker::start_with(|c| {
+        c.auth.password_file = Some(pw_path);
+        c.auth.acl_file = Some(acl_path);
+    });
+    let mut alice = broker.peer(V5);
+    let mut c = connect(V5, "alice-conn");
+    c.username = Some(MqttString::new("alice").unwrap());
+    c.password = Some(Bytes::from_static(b"one"));
+    alice.send(c);
+    assert_eq!(alice.recv_connack().reason_code, ReasonCode::SUCCESS);
+    assert_eq!(
+        send_publish(&mut alice, publish("a/x", b"1", QoS::AtLeastOnce, 1)),
+        ReasonCode::NO_MATCHING_SUBSCRIBERS
+    );
+
+    std::fs::write(&pw, format!("alice:{}\n", hash_pbkdf2(b"two").unwrap())).unwrap();
+    std::fs::write(&acl, "user alice\ntopic readwrite b/#\n").unwrap();
+    assert_eq!(broker.reload(), Vec::<String>::new());
+    // Still connected; the new rules decide.
+    assert_eq!(
+        send_publish(&mut alice, publish("a/x", b"2", QoS::AtLeastOnce, 2)),
+        ReasonCode::NOT_AUTHORIZED
+    );
+    assert_eq!(
+        send_publish(&mut alice, publish("b/x", b"3", QoS::AtLeastOnce, 3)),
+        ReasonCode::NO_MATCHING_SUBSCRIBERS
+    );
+    assert_eq!(
+        connack(&broker, V5, Some("alice"), Some("one")),
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD
+    );
+    assert_eq!(
+        connack(&broker, V5, Some("alice"), Some("two")),
+        ReasonCode::SUCCESS
+    );
+
+    // Invalid files: the old ones stay, and the errors name the file and the line.
+    std::fs::write(&pw, "alice:two\n").unwrap();
+    std::fs::write(&acl, "user alice\ntopic bogus b/#/x\n").unwrap();
+    let errors = broker.reload();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("line 1") || e.contains("line 2")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        connack(&broker, V5, Some("alice"), Some("two")),
+        ReasonCode::SUCCESS
+    );
+    assert_eq!(
+        send_publish(&mut alice, publish("b/x", b"4", QoS::AtLeastOnce, 4)),
+        ReasonCode::NO_MATCHING_SUBSCRIBERS
+    );
+}

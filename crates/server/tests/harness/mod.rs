@@ -98,6 +98,11 @@ impl TestBroker {
         p
     }
 
+    /// Reads the password and ACL files again (as SIGHUP does); returns the errors.
+    pub fn reload(&self) -> Vec<String> {
+        self.server.as_ref().expect("running").reload()
+    }
+
     /// Stops the broker gracefully and waits for it.
     pub fn shutdown(mut self) {
         if let Some(s) = self.server.take() {
