@@ -31,11 +31,14 @@ pub enum Limit {
     ConnectionRate,
     /// A PUBLISH or SUBSCRIBE the access rules (`auth.acl_file`) refused.
     Acl,
+    /// A failed authentication, or a connection from an address banned for failing (the
+    /// shell counts these).
+    AuthFailures,
 }
 
 impl Limit {
     /// Every limit, in a fixed order.
-    pub const ALL: [Limit; 11] = [
+    pub const ALL: [Limit; 12] = [
         Limit::TopicSize,
         Limit::UserProperties,
         Limit::TopicAliasBytes,
@@ -47,6 +50,7 @@ impl Limit {
         Limit::Connections,
         Limit::ConnectionRate,
         Limit::Acl,
+        Limit::AuthFailures,
     ];
 
     /// The setting that sets this limit, as the configuration file names it.
@@ -65,6 +69,7 @@ impl Limit {
             Limit::Connections => "limits.max_connections",
             Limit::ConnectionRate => "limits.max_connection_rate_per_ip",
             Limit::Acl => "auth.acl_file",
+            Limit::AuthFailures => "the failed-authentication brake (docs/security.md)",
         }
     }
 
@@ -82,6 +87,7 @@ impl Limit {
             Limit::Connections => "connections",
             Limit::ConnectionRate => "connection_rate",
             Limit::Acl => "acl",
+            Limit::AuthFailures => "auth_failures",
         }
     }
 

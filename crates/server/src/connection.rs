@@ -18,7 +18,7 @@ use crate::shared::Shared;
 use bytes::{Buf, BytesMut};
 use halyard_codec::ReasonCode;
 use halyard_codec::decode;
-use halyard_core::{AuthDecision, Close, CloseReason, Connection, Held, VerifyRequest};
+use halyard_core::{AuthDecision, Close, CloseReason, Connection, Held, Limit, VerifyRequest};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -260,6 +260,8 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     let mut rx_charge = Held::none();
     // A slow authentication check under way for this connection's CONNECT.
     let mut verifying: Option<tokio::task::JoinHandle<AuthDecision>> = None;
+    // The user name of that check (for the failed-authentication brake).
+    let mut verify_user: Option<String> = None;
     // Whether the last read filled the room it had (then the next gets a full chunk).
     let mut busy = false;
     // Since when the connection has had nothing to do.
@@ -291,6 +293,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
                 Ok(Some(packet)) => {
                     handled += 1;
                     if let Err(close) = conn.handle_packet(Instant::now(), packet) {
+                        note_auth_failure(shared, stream, &close, None);
                         return Step::Close(close);
                     }
                     if !waker_set && conn.is_active() {
@@ -309,7 +312,14 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
             return Step::Close(conn.handle_memory_limit(Instant::now()));
         }
         if let Some(request) = conn.poll_verify() {
-            verifying = Some(start_verify(shared, request));
+            // An address that keeps failing waits longer for each check (its own wait:
+            // nobody else's CONNECT is slowed).
+            let user = request.username.as_ref().map_or("", |u| u.as_str());
+            let delay = stream.peer_addr().map_or(Duration::ZERO, |a| {
+                shared.auth_failures.delay(a.ip(), user, Instant::now())
+            });
+            verify_user = request.username.as_ref().map(|u| u.as_str().to_owned());
+            verifying = Some(start_verify(shared, request, delay));
         }
         if handled > 0 {
             // A busy publisher's socket is always readable, so without this its task would
@@ -362,6 +372,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
             decision = poll_verified(&mut verifying), if verifying.is_some() => {
                 verifying = None;
                 if let Err(close) = conn.handle_verified(Instant::now(), decision) {
+                    note_auth_failure(shared, stream, &close, verify_user.as_deref());
                     return Step::Close(close);
                 }
                 if !waker_set && conn.is_active() {
@@ -411,16 +422,39 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     }
 }
 
+/// Counts a CONNECT refused for its credentials (bad user name or password, or none where
+/// they are required) against the client's address (and user name): the failed-
+/// authentication brake of `admission::AuthFailures`.
+fn note_auth_failure(shared: &Shared, stream: &TcpStream, close: &Close, user: Option<&str>) {
+    let CloseReason::ConnectRefused(rc) = close.reason else {
+        return;
+    };
+    if !matches!(
+        rc,
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD | ReasonCode::NOT_AUTHORIZED
+    ) {
+        return;
+    }
+    shared.broker.stats().limit_hit(Limit::AuthFailures);
+    if let Ok(addr) = stream.peer_addr() {
+        shared.auth_failures.record(addr.ip(), user, Instant::now());
+    }
+}
+
 /// Runs the slow authentication check of a CONNECT (`Authenticator::verify`: a password
 /// hash, say) on tokio's blocking threads, at most [`Shared::verify_permits`] at once, so
 /// neither this connection's task nor anyone else's waits on it.
 fn start_verify(
     shared: &Arc<Shared>,
     request: VerifyRequest,
+    delay: Duration,
 ) -> tokio::task::JoinHandle<AuthDecision> {
     let authenticator = shared.broker.authenticator_handle();
     let permits = shared.verify_permits.clone();
     shared.runtime.spawn(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let Ok(_permit) = permits.acquire_owned().await else {
             return AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE);
         };

@@ -49,6 +49,11 @@ pub(crate) async fn accept_loop(
                 // Refusals are counted per limit and logged by the server's limit report, at
                 // most once per interval (a flood must not become a flood of log lines).
                 let stats = shared.broker.stats();
+                if shared.auth_failures.is_banned(peer.ip(), Instant::now()) {
+                    stats.limit_hit(Limit::AuthFailures);
+                    drop(stream);
+                    continue;
+                }
                 if !shared.rate.admit(peer.ip(), Instant::now()) {
                     stats.limit_hit(Limit::ConnectionRate);
                     drop(stream);

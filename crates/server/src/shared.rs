@@ -2,7 +2,7 @@
 //! the shutdown signal, the runtime to spawn connection tasks on, and the count of open
 //! connections (which enforces `limits.max_connections` and lets shutdown wait for all).
 
-use crate::admission::{ListenerCount, RateLimiter};
+use crate::admission::{AuthFailures, ListenerCount, RateLimiter};
 use crate::config::ServerLimits;
 use crate::keepalive::KeepAliveWheel;
 use halyard_core::Broker;
@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     /// Slow authentication checks (password hashes) running at once: at most twice the
     /// cores, so a flood of CONNECTs with passwords queues rather than taking every thread.
     pub(crate) verify_permits: Arc<tokio::sync::Semaphore>,
+    /// Failed authentications per source address (delays, then bans).
+    pub(crate) auth_failures: AuthFailures,
 }
 
 impl Shared {
@@ -46,6 +48,7 @@ impl Shared {
                 .map(|&m| ListenerCount::new(m))
                 .collect(),
             rate: RateLimiter::new(limits.max_connection_rate_per_ip),
+            auth_failures: AuthFailures::default(),
             verify_permits: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, usize::from),
             )),

@@ -239,3 +239,46 @@ fn reload_reads_the_files_again_and_keeps_the_old_on_error() {
         ReasonCode::NO_MATCHING_SUBSCRIBERS
     );
 }
+
+/// The failed-authentication brake: a client guessing alice's password from one address
+/// waits longer for each check after the third failure (its own wait), while a legitimate
+/// client of another user name from the same address connects at once.
+#[test]
+fn a_password_guessing_flood_slows_only_the_guesser() {
+    let path = password_file(
+        "guess",
+        &[
+            ("alice", hash_pbkdf2(b"right").unwrap()),
+            ("bob", hash_pbkdf2(b"bobs").unwrap()),
+        ],
+    );
+    let broker = TestBroker::start_with(|c| c.auth.password_file = Some(path));
+    for _ in 0..5 {
+        assert_eq!(
+            connack(&broker, V5, Some("alice"), Some("guess")),
+            ReasonCode::BAD_USER_NAME_OR_PASSWORD
+        );
+    }
+    // Five failures: the next check of alice from here waits 1 s first.
+    let started = Instant::now();
+    assert_eq!(
+        connack(&broker, V5, Some("alice"), Some("guess")),
+        ReasonCode::BAD_USER_NAME_OR_PASSWORD
+    );
+    let guess = started.elapsed();
+    assert!(guess >= std::time::Duration::from_millis(1000), "{guess:?}");
+    let started = Instant::now();
+    assert_eq!(
+        connack(&broker, V5, Some("bob"), Some("bobs")),
+        ReasonCode::SUCCESS
+    );
+    let legit = started.elapsed();
+    assert!(legit < guess, "bob waited {legit:?}, the guesser {guess:?}");
+    assert!(
+        broker
+            .broker()
+            .stats()
+            .limit_hits(halyard_core::Limit::AuthFailures)
+            >= 6
+    );
+}
