@@ -115,7 +115,7 @@ const MAX_DELAY: Duration = Duration::from_secs(4);
 /// [`BAN_AFTER`], new connections from it are closed at accept for [`BAN`], except from
 /// loopback addresses (every local client shares them; a local guesser gets the delays).
 /// The tables forget entries whose window and ban are over.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct AuthFailures {
     hasher: std::hash::RandomState,
     table: Mutex<FailureTable>,
@@ -155,15 +155,6 @@ impl Failures {
     fn live(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.since) < FAILURE_WINDOW
             || self.banned_until.is_some_and(|b| b > now)
-    }
-}
-
-impl Default for AuthFailures {
-    fn default() -> AuthFailures {
-        AuthFailures {
-            hasher: std::hash::RandomState::default(),
-            table: Mutex::default(),
-        }
     }
 }
 
