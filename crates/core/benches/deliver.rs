@@ -18,17 +18,38 @@ use halyard_codec::{
     Ack, Packet, PacketId, Publish, QoS, Subscribe, SubscribeProperties, SubscriptionOptions,
     TopicFilter, TopicName,
 };
-use halyard_core::{AuthHooks, Broker, BrokerConfig, Connection};
+use halyard_core::{Acl, AuthHooks, Broker, BrokerConfig, Connection};
 use std::time::Instant;
 
-/// A publisher and `n` subscribers to `bench/t` at `qos`, all connected.
-fn setup(n: usize, qos: QoS) -> (Connection, Vec<Connection>) {
-    let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
+/// An ACL of 1,000 users with 10 rules each (the security issue's case), plus two
+/// patterns; user `u{i}` may write `bench/t` and read it, among rules for other topics.
+fn big_acl() -> Acl {
+    let mut text = String::from("pattern read devices/%c/#\npattern write devices/%c/state\n");
+    for u in 0..1000 {
+        text.push_str(&format!("user u{u}\n"));
+        for r in 0..8 {
+            text.push_str(&format!("topic readwrite site/{u}/area/{r}/#\n"));
+        }
+        text.push_str("topic deny bench/secret\ntopic readwrite bench/#\n");
+    }
+    Acl::parse(&text).unwrap()
+}
+
+/// A publisher and `n` subscribers to `bench/t` at `qos`, all connected; with `acl`, under
+/// [`big_acl`], each as a user of its own.
+fn setup(n: usize, qos: QoS, acl: bool) -> (Connection, Vec<Connection>) {
+    let auth = AuthHooks {
+        acl: acl.then(big_acl),
+        ..AuthHooks::default()
+    };
+    let broker = Broker::new(BrokerConfig::default(), auth);
     let now = Instant::now();
-    let publisher = common::connected(&broker, "pub", true, now);
+    let user = |i: usize| acl.then(|| format!("u{}", i % 1000));
+    let publisher = common::connected_as(&broker, "pub", user(999).as_deref(), true, now);
     let subscribers = (0..n)
         .map(|i| {
-            let mut s = common::connected(&broker, &format!("sub{i}"), true, now);
+            let id = format!("sub{i}");
+            let mut s = common::connected_as(&broker, &id, user(i).as_deref(), true, now);
             let subscribe = Subscribe {
                 packet_id: PacketId::new(1).unwrap(),
                 properties: SubscribeProperties::default(),
@@ -47,9 +68,16 @@ fn setup(n: usize, qos: QoS) -> (Connection, Vec<Connection>) {
 
 fn bench_deliver(c: &mut Criterion) {
     let mut group = c.benchmark_group("deliver");
-    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
-        for n in [1usize, 100] {
-            let (mut publisher, mut subscribers) = setup(n, qos);
+    for (qos, n, acl) in [
+        (QoS::AtMostOnce, 1, false),
+        (QoS::AtMostOnce, 100, false),
+        (QoS::AtLeastOnce, 1, false),
+        (QoS::AtLeastOnce, 100, false),
+        (QoS::AtMostOnce, 1, true),
+        (QoS::AtMostOnce, 100, true),
+    ] {
+        {
+            let (mut publisher, mut subscribers) = setup(n, qos, acl);
             let mut publish = Publish::new(
                 TopicName::new("bench/t").unwrap(),
                 Bytes::from_static(&[0x5a; 64]),
@@ -60,7 +88,8 @@ fn bench_deliver(c: &mut Criterion) {
             let mut pub_id: u16 = 0;
             let mut sub_id: u16 = 0;
             group.throughput(Throughput::Elements(n as u64));
-            let name = format!("qos{}/{n}-subscribers", qos.as_u8());
+            let acl_name = if acl { "-acl-1000x10" } else { "" };
+            let name = format!("qos{}/{n}-subscribers{acl_name}", qos.as_u8());
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter(|| {
                     let now = Instant::now();

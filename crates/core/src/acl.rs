@@ -20,7 +20,6 @@
 //! This module only parses and decides. It reads no file, and it does not know where its
 //! decisions are enforced (`policy` and the broker call it).
 
-use halyard_codec::filter_matches;
 use std::collections::HashMap;
 
 /// What a rule grants.
@@ -55,6 +54,52 @@ struct Rule {
     filter: String,
     /// The filter contains `%c` or `%u` (patterns only).
     substitutes: bool,
+    /// The filter, split into levels once, for the checks on every message.
+    levels: Box<[Level]>,
+}
+
+/// One level of a compiled filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Level {
+    Exact(Box<str>),
+    Plus,
+    Hash,
+    /// A pattern level with `%c` or `%u` in it.
+    Substituted(Box<str>),
+}
+
+/// The rules of one user (or the anonymous ones, or the patterns), indexed by the first
+/// level of their filter, so that a check looks only at the rules that can match its topic.
+#[derive(Debug, Clone, Default)]
+struct RuleSet {
+    rules: Vec<Rule>,
+    /// Rules whose filter starts with this exact level.
+    by_first: HashMap<Box<str>, Vec<u32>, foldhash::fast::RandomState>,
+    /// Rules whose filter starts with a wildcard or a substituted level.
+    any_first: Vec<u32>,
+}
+
+impl RuleSet {
+    fn push(&mut self, rule: Rule) {
+        // At most one rule a line of the file: far below u32::MAX.
+        let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        match rule.levels.first() {
+            Some(Level::Exact(first)) => {
+                self.by_first.entry(first.clone()).or_default().push(index)
+            }
+            _ => self.any_first.push(index),
+        }
+        self.rules.push(rule);
+    }
+
+    /// The rules that can match a topic whose first level is `first`.
+    fn candidates<'a>(&'a self, first: &str) -> impl Iterator<Item = &'a Rule> {
+        let exact = self.by_first.get(first).map_or(&[][..], Vec::as_slice);
+        exact
+            .iter()
+            .chain(&self.any_first)
+            .filter_map(|&i| self.rules.get(i as usize))
+    }
 }
 
 /// Who is asking: what a pattern's `%c` and `%u` stand for, and whose rules apply.
@@ -69,9 +114,12 @@ pub struct Subject<'a> {
 /// A parsed ACL file.
 #[derive(Debug, Clone, Default)]
 pub struct Acl {
-    anonymous: Vec<Rule>,
-    users: HashMap<String, Vec<Rule>>,
-    patterns: Vec<Rule>,
+    /// Unique per parsed file (never 0), so that decisions cached under one ACL are not
+    /// taken for another's after a reload.
+    generation: u64,
+    anonymous: RuleSet,
+    users: HashMap<Box<str>, RuleSet, foldhash::fast::RandomState>,
+    patterns: RuleSet,
 }
 
 /// Why an ACL file was refused: the line (from 1) and what is wrong with it.
@@ -94,7 +142,11 @@ impl std::error::Error for AclError {}
 impl Acl {
     /// Parses the text of an ACL file.
     pub fn parse(text: &str) -> Result<Acl, AclError> {
-        let mut acl = Acl::default();
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut acl = Acl {
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Acl::default()
+        };
         let mut user: Option<String> = None;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -112,7 +164,7 @@ impl Acl {
                     if rest.is_empty() {
                         return Err(err("`user` needs a user name".into()));
                     }
-                    acl.users.entry(rest.to_owned()).or_default();
+                    acl.users.entry(rest.into()).or_default();
                     user = Some(rest.to_owned());
                 }
                 "topic" | "pattern" => {
@@ -120,7 +172,7 @@ impl Acl {
                     if keyword == "pattern" {
                         acl.patterns.push(rule);
                     } else if let Some(u) = &user {
-                        acl.users.entry(u.clone()).or_default().push(rule);
+                        acl.users.entry(u.as_str().into()).or_default().push(rule);
                     } else {
                         acl.anonymous.push(rule);
                     }
@@ -131,20 +183,34 @@ impl Acl {
         Ok(acl)
     }
 
-    /// The rules of the subject's user (or the anonymous rules), then the patterns.
-    fn rules<'a>(&'a self, who: &Subject<'_>) -> impl Iterator<Item = &'a Rule> {
-        let own = match who.username {
-            Some(u) => self.users.get(u).map_or(&[][..], Vec::as_slice),
-            None => self.anonymous.as_slice(),
-        };
-        own.iter().chain(self.patterns.iter())
+    /// Identifies this parse of the rules (for caches of decisions).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// Whether `who` may publish to (`Write`) or receive from (`Read`) `topic`.
+    /// The subject's own rules (its user's, or the anonymous ones).
+    fn own(&self, who: &Subject<'_>) -> Option<&RuleSet> {
+        match who.username {
+            Some(u) => self.users.get(u),
+            None => Some(&self.anonymous),
+        }
+    }
+
+    /// The rules of the subject's user (or the anonymous rules), then the patterns.
+    fn rules<'a>(&'a self, who: &Subject<'_>) -> impl Iterator<Item = &'a Rule> {
+        let own = self.own(who).map_or(&[][..], |r| r.rules.as_slice());
+        own.iter().chain(self.patterns.rules.iter())
+    }
+
+    /// Whether `who` may publish to (`Write`) or receive from (`Read`) `topic`. Checked on
+    /// every message, so compiled: only the rules whose first level can match the topic's
+    /// are looked at, each matched level by level without allocating.
     pub fn allows(&self, who: &Subject<'_>, topic: &str, access: Access) -> bool {
+        let first = topic.split('/').next().unwrap_or_default();
+        let own = self.own(who).into_iter().flat_map(|r| r.candidates(first));
         let mut allowed = false;
-        for rule in self.rules(who) {
-            if !rule_matches(rule, who, |filter| filter_matches(filter, topic)) {
+        for rule in own.chain(self.patterns.candidates(first)) {
+            if !levels_match(&rule.levels, who, topic) {
                 continue;
             }
             if rule.grant == Grant::Deny {
@@ -191,10 +257,23 @@ fn parse_rule(rest: &str, pattern: bool) -> Result<Rule, String> {
     if halyard_codec::TopicFilter::new(filter).is_err() {
         return Err(format!("`{filter}` is not a valid topic filter"));
     }
+    let substitutes = pattern && (filter.contains("%c") || filter.contains("%u"));
+    let levels = filter
+        .split('/')
+        .map(|l| match l {
+            "+" => Level::Plus,
+            "#" => Level::Hash,
+            l if substitutes && (l.contains("%c") || l.contains("%u")) => {
+                Level::Substituted(l.into())
+            }
+            l => Level::Exact(l.into()),
+        })
+        .collect();
     Ok(Rule {
         grant,
         filter: filter.to_owned(),
-        substitutes: pattern && (filter.contains("%c") || filter.contains("%u")),
+        substitutes,
+        levels,
     })
 }
 
@@ -206,7 +285,7 @@ fn rule_matches(rule: &Rule, who: &Subject<'_>, test: impl Fn(&str) -> bool) -> 
         return test(&rule.filter);
     }
     let unsafe_level = |s: &str| s.contains(['/', '+', '#']);
-    if unsafe_level(who.client_id) {
+    if rule.filter.contains("%c") && unsafe_level(who.client_id) {
         return false;
     }
     let mut filter = rule.filter.replace("%c", who.client_id);
@@ -217,6 +296,79 @@ fn rule_matches(rule: &Rule, who: &Subject<'_>, test: impl Fn(&str) -> bool) -> 
         }
     }
     test(&filter)
+}
+
+/// Whether a compiled filter matches `topic`, with `%c` and `%u` standing for the subject's
+/// client id and user name, and the `$` rule of [MQTT-4.7.2-1].
+fn levels_match(levels: &[Level], who: &Subject<'_>, topic: &str) -> bool {
+    let dollar = topic.starts_with('$');
+    let mut parts = topic.split('/');
+    for (i, level) in levels.iter().enumerate() {
+        match level {
+            // `#` matches the parent level and everything below; not `$` topics at the root.
+            Level::Hash => return !(i == 0 && dollar),
+            Level::Plus => {
+                if parts.next().is_none() || (i == 0 && dollar) {
+                    return false;
+                }
+            }
+            Level::Exact(e) => {
+                if parts.next() != Some(&**e) {
+                    return false;
+                }
+            }
+            Level::Substituted(p) => match parts.next() {
+                Some(part) if substituted_eq(p, who, part) => {}
+                _ => return false,
+            },
+        }
+    }
+    parts.next().is_none()
+}
+
+/// Whether `level` equals `pattern` with `%c` and `%u` replaced, without building the
+/// replaced string. A client id or user name with `/`, `+` or `#` matches nothing (it must
+/// not widen a pattern), and `%u` nothing for a client without a user name.
+fn substituted_eq(pattern: &str, who: &Subject<'_>, level: &str) -> bool {
+    let safe = |s: &str| !s.contains(['/', '+', '#']);
+    let mut rest = level;
+    let mut p = pattern;
+    while !p.is_empty() {
+        let (value, skip) = if let Some(after) = p.strip_prefix("%c") {
+            (Some(who.client_id), after)
+        } else if let Some(after) = p.strip_prefix("%u") {
+            match who.username {
+                Some(u) => (Some(u), after),
+                None => return false,
+            }
+        } else {
+            (None, p)
+        };
+        match value {
+            Some(v) => {
+                if !safe(v) {
+                    return false;
+                }
+                let Some(r) = rest.strip_prefix(v) else {
+                    return false;
+                };
+                rest = r;
+                p = skip;
+            }
+            None => {
+                let mut chars = p.chars();
+                let Some(c) = chars.next() else {
+                    break;
+                };
+                let Some(r) = rest.strip_prefix(c) else {
+                    return false;
+                };
+                rest = r;
+                p = chars.as_str();
+            }
+        }
+    }
+    rest.is_empty()
 }
 
 /// Whether every topic `inner` matches is matched by `outer` (both valid filters).
@@ -280,6 +432,7 @@ fn filters_overlap(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use halyard_codec::filter_matches;
 
     const FILE: &str = "\
 # anonymous clients
@@ -380,6 +533,23 @@ pattern read users/%u/inbox
         assert_eq!(e.line, 3);
         let e = Acl::parse("grant all\n").unwrap_err();
         assert!(e.reason.contains("grant"));
+    }
+
+    proptest::proptest! {
+        /// The compiled matcher agrees with substituting and matching the filter string.
+        #[test]
+        fn compiled_rules_agree_with_the_string_matcher(
+            filter in "(a|b|\\+|\\$s|%c|x%u|%c-%u)(/(a|b|\\+|%c|%u))*(/#)?",
+            topic in "(a|b|c1|xu1|c1-u1|\\$s)(/(a|b|c1|u1))*",
+            client in "(c1|c2|\\+)",
+            user in proptest::option::of("(u1|u2|a/b)"),
+        ) {
+            proptest::prop_assume!(halyard_codec::TopicFilter::new(&filter).is_ok());
+            let rule = parse_rule(&format!("read {filter}"), true).unwrap();
+            let who = Subject { client_id: &client, username: user.as_deref() };
+            let expected = rule_matches(&rule, &who, |f| filter_matches(f, &topic));
+            proptest::prop_assert_eq!(levels_match(&rule.levels, &who, &topic), expected);
+        }
     }
 
     #[test]

@@ -285,6 +285,16 @@ impl Broker {
         read(&self.acl).clone()
     }
 
+    /// Calls `f` with the access rules in force, if any, under their lock (no reference
+    /// count taken: the PUBLISH path's way). Lock order: the rules' lock before the trie's
+    /// and the sessions'; only a reload takes it for writing, and holds nothing else then.
+    pub(crate) fn with_acl<R>(&self, f: impl FnOnce(Option<&Acl>) -> R) -> R {
+        if !self.acl_enabled.load(Ordering::Relaxed) {
+            return f(None);
+        }
+        f(read(&self.acl).as_deref())
+    }
+
     /// Replaces the access rules (at reload); decisions from now on use the new ones.
     pub fn set_acl(&self, acl: Option<Acl>) {
         let mut slot = write(&self.acl);
@@ -352,8 +362,17 @@ impl Broker {
     /// Identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3], and one copy per shared group to a member
     /// picked in turn.
     fn route(&self, msg: &Arc<Message>, now: Instant, may_wait: bool) -> Routed {
-        let acl = self.acl();
-        let acl = acl.as_deref();
+        self.with_acl(|acl| self.route_under(msg, now, may_wait, acl))
+    }
+
+    /// [`Broker::route`] with the access rules in force.
+    fn route_under(
+        &self,
+        msg: &Arc<Message>,
+        now: Instant,
+        may_wait: bool,
+        acl: Option<&Acl>,
+    ) -> Routed {
         let trie = read(&self.trie);
         let mut direct: Vec<&Subscriber> = Vec::new();
         let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();

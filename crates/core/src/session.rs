@@ -85,6 +85,27 @@ pub(crate) struct Traffic {
     /// Since when the queue has been full (reset once it drains below half), for the
     /// slow-consumer rule.
     pub(crate) full_since: Option<Instant>,
+    /// The last read decision of the access rules, for the topic it was made on: a
+    /// subscriber usually gets many messages on one topic in a row.
+    read_cache: ReadCache,
+    /// The same for the last write decision (a publisher usually publishes to one topic).
+    write_cache: ReadCache,
+}
+
+/// One cached access decision (see [`SessionState::allowed`]).
+#[derive(Debug, Default)]
+struct ReadCache {
+    /// The ACL generation it was made under (0: none).
+    generation: u64,
+    /// Its topic (a buffer of its own, reused: not a slice pinning a publisher's buffer).
+    topic: String,
+    allowed: bool,
+}
+
+impl ReadCache {
+    fn hit(&self, generation: u64, topic: &str) -> Option<bool> {
+        (self.generation == generation && self.topic == topic).then_some(self.allowed)
+    }
 }
 
 impl Traffic {
@@ -148,6 +169,56 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
+    /// Whether this session's client may receive a message on `topic` under `acl`.
+    pub(crate) fn read_allowed(&mut self, acl: &Acl, client_id: &str, topic: &str) -> bool {
+        self.allowed(acl, client_id, topic, Access::Read)
+    }
+
+    /// Whether this session's client may publish to `topic` under `acl`.
+    pub(crate) fn write_allowed(&mut self, acl: &Acl, client_id: &str, topic: &str) -> bool {
+        self.allowed(acl, client_id, topic, Access::Write)
+    }
+
+    /// The access rules' decision, remembering the last one for each access: only a new
+    /// topic, a new ACL (reload) or a new identity (a reconnect clears them) is checked
+    /// again, so the rules cost next to nothing on a stream of messages on one topic.
+    fn allowed(&mut self, acl: &Acl, client_id: &str, topic: &str, access: Access) -> bool {
+        let generation = acl.generation();
+        let cached = |t: &Traffic| {
+            match access {
+                Access::Read => &t.read_cache,
+                Access::Write => &t.write_cache,
+            }
+            .hit(generation, topic)
+        };
+        if let Some(allowed) = self.traffic.as_deref().and_then(cached) {
+            return allowed;
+        }
+        let who = Subject {
+            client_id,
+            username: self.username.as_deref(),
+        };
+        let allowed = acl.allows(&who, topic, access);
+        let t = self.traffic();
+        let cache = match access {
+            Access::Read => &mut t.read_cache,
+            Access::Write => &mut t.write_cache,
+        };
+        cache.generation = generation;
+        cache.topic.clear();
+        cache.topic.push_str(topic);
+        cache.allowed = allowed;
+        allowed
+    }
+
+    /// Forgets cached access decisions (the identity they were made for has changed).
+    pub(crate) fn forget_access_decisions(&mut self) {
+        if let Some(t) = self.traffic.as_deref_mut() {
+            t.read_cache = ReadCache::default();
+            t.write_cache = ReadCache::default();
+        }
+    }
+
     /// What the session's subscriptions count against `max_subscription_bytes_per_session`
     /// (`policy::subscription_cost`). Summed when asked rather than kept: it is
     /// asked only on SUBSCRIBE, of at most `max_subscriptions_per_session` entries, and a
@@ -420,29 +491,6 @@ impl Session {
         }
     }
 
-    /// Whether this session's client may receive a message on `topic` (always, without
-    /// access rules); counts a refusal.
-    fn may_read(
-        &self,
-        acl: Option<&Acl>,
-        username: Option<&str>,
-        topic: &str,
-        stats: &Stats,
-    ) -> bool {
-        let Some(acl) = acl else {
-            return true;
-        };
-        let who = Subject {
-            client_id: self.client_id.as_str(),
-            username,
-        };
-        let allowed = acl.allows(&who, topic, Access::Read);
-        if !allowed {
-            Stats::add(&stats.deliveries_denied, 1);
-        }
-        allowed
-    }
-
     /// Queues the retained messages a new subscription receives [MQTT-3.3.1-6], within the
     /// queue's limits like any message (a client that subscribes over and over to many
     /// retained messages holds no more than its queue allows). Those beyond the limits are
@@ -459,14 +507,17 @@ impl Session {
             return 0;
         }
         let st = &mut *guard;
-        let username = st.username.clone();
-        let t = st.traffic();
+        let client_id = self.client_id.as_str();
         let mut queued = 0;
         let mut dropped = 0u64;
         for d in deliveries {
-            if !self.may_read(acl, username.as_deref(), &d.msg.topic, stats) {
+            if let Some(acl) = acl
+                && !st.read_allowed(acl, client_id, &d.msg.topic)
+            {
+                Stats::add(&stats.deliveries_denied, 1);
                 continue;
             }
+            let t = st.traffic();
             let cost = d.msg.cost_bytes();
             if t.queue.len() >= cfg.max_queued_messages
                 || t.queue_bytes + cost > cfg.max_queued_bytes
@@ -506,7 +557,10 @@ impl Session {
         }
         // Every delivery passes the subscriber's read rule, so a subscription to `#` gets
         // only the topics its client may read.
-        if !self.may_read(acl, st.username.as_deref(), &d.msg.topic, stats) {
+        if let Some(acl) = acl
+            && !st.read_allowed(acl, self.client_id.as_str(), &d.msg.topic)
+        {
+            Stats::add(&stats.deliveries_denied, 1);
             return Enqueued::Skipped;
         }
         let online = st.connection.is_some();

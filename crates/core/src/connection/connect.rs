@@ -207,6 +207,7 @@ impl Connection {
             st.expiry_secs = expiry_secs;
             // Whose access rules apply to this session from now on.
             st.username = c.username.as_ref().map(|u| Arc::from(u.as_str()));
+            st.forget_access_decisions();
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
             st.will = c.will.map(|w| {

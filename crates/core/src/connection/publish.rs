@@ -3,7 +3,6 @@
 //! exactly-once delivery, and the broker's Receive Maximum.
 
 use super::{Close, Connection};
-use crate::acl::{Access, Subject};
 use crate::broker::Routed;
 use crate::message::{Held, Message};
 use crate::policy;
@@ -170,15 +169,17 @@ impl Connection {
     /// The access rules on a PUBLISH: refused with 0x87 Not authorized (on 3.1.1 it is
     /// acknowledged and dropped, as Mosquitto does).
     fn check_acl_publish(&self, topic: &str) -> Result<(), ReasonCode> {
-        let (Some(acl), Some(session)) = (self.broker.acl(), &self.session) else {
+        let Some(session) = &self.session else {
             return Ok(());
         };
-        let username = session.lock().username.clone();
-        let who = Subject {
-            client_id: session.client_id().as_str(),
-            username: username.as_deref(),
-        };
-        if acl.allows(&who, topic, Access::Write) {
+        let allowed = self.broker.with_acl(|acl| {
+            acl.is_none_or(|acl| {
+                session
+                    .lock()
+                    .write_allowed(acl, session.client_id().as_str(), topic)
+            })
+        });
+        if allowed {
             return Ok(());
         }
         Stats::add(&self.broker.stats().publish_denied, 1);
