@@ -295,6 +295,10 @@ fn rule_matches(rule: &Rule, who: &Subject<'_>, test: impl Fn(&str) -> bool) -> 
             _ => return false,
         }
     }
+    // A client id or user name starting with `$` does not carry a pattern into `$` topics.
+    if filter.starts_with('$') && !rule.filter.starts_with('$') {
+        return false;
+    }
     test(&filter)
 }
 
@@ -318,6 +322,9 @@ fn levels_match(levels: &[Level], who: &Subject<'_>, topic: &str) -> bool {
                 }
             }
             Level::Substituted(p) => match parts.next() {
+                // A client id or user name starting with `$` must not carry a pattern into
+                // `$` topics that its own text does not name.
+                Some(_) if i == 0 && dollar && !p.starts_with('$') => return false,
                 Some(part) if substituted_eq(p, who, part) => {}
                 _ => return false,
             },
@@ -491,6 +498,15 @@ pattern read users/%u/inbox
     }
 
     #[test]
+    fn a_dollar_client_id_does_not_carry_a_pattern_into_sys_topics() {
+        let acl = Acl::parse("pattern read %c/#\npattern read %u/#\n").unwrap();
+        assert!(!acl.allows(&who("$SYS", None), "$SYS/broker/uptime", Access::Read));
+        assert!(!acl.allows(&who("c", Some("$SYS")), "$SYS/x", Access::Read));
+        assert!(acl.allows(&who("c", Some("u")), "u/x", Access::Read));
+        assert!(!acl.allows_subscribe(&who("$SYS", None), "$SYS/#"));
+    }
+
+    #[test]
     fn sys_topics_only_where_a_rule_names_them_mqtt_4_7_2_1() {
         let acl = Acl::parse("topic read #\n").unwrap();
         let anon = who("c", None);
@@ -541,8 +557,8 @@ pattern read users/%u/inbox
         fn compiled_rules_agree_with_the_string_matcher(
             filter in "(a|b|\\+|\\$s|%c|x%u|%c-%u)(/(a|b|\\+|%c|%u))*(/#)?",
             topic in "(a|b|c1|xu1|c1-u1|\\$s)(/(a|b|c1|u1))*",
-            client in "(c1|c2|\\+)",
-            user in proptest::option::of("(u1|u2|a/b)"),
+            client in "(c1|c2|\\+|\\$s)",
+            user in proptest::option::of("(u1|u2|a/b|\\$s)"),
         ) {
             proptest::prop_assume!(halyard_codec::TopicFilter::new(&filter).is_ok());
             let rule = parse_rule(&format!("read {filter}"), true).unwrap();

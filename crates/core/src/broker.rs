@@ -384,7 +384,14 @@ impl Broker {
                 }
             }
             Match::Shared(g) => {
-                if let Some(s) = g.pick() {
+                let picked = match acl {
+                    None => g.pick(),
+                    Some(acl) => g.pick_where(|s| {
+                        let client_id = s.session.client_id().as_str();
+                        s.session.lock().read_allowed(acl, client_id, &msg.topic)
+                    }),
+                };
+                if let Some(s) = picked {
                     shared.push((s, &g.filter));
                 }
             }
@@ -671,6 +678,7 @@ impl Broker {
     pub(crate) fn open_session(
         &self,
         client_id: &MqttString,
+        username: Option<Arc<str>>,
         clean_start: bool,
         generation: NonZeroU64,
         now: Instant,
@@ -686,9 +694,11 @@ impl Broker {
             }
             // A session whose expiry is 0 ends with the connection being taken over, so it
             // cannot be resumed [MQTT-3.1.2-6] [MQTT-4.1.0-2].
+            // Nor does another user resume a session: its queued messages passed its owner's
+            // read rules, not the newcomer's (the old session ends instead).
             let resumable = existing.as_ref().is_some_and(|s| {
                 let st = s.lock();
-                !(st.connection.is_some() && st.expiry_secs == 0)
+                !(st.connection.is_some() && st.expiry_secs == 0) && st.username == username
             });
             match existing {
                 Some(session) if !clean_start && resumable => {
@@ -706,6 +716,7 @@ impl Broker {
                     }
                     st.connection = Some(generation);
                     st.disconnected_at = None;
+                    st.forget_access_decisions();
                     drop(st);
                     session.wake();
                     Opened {
@@ -729,7 +740,11 @@ impl Broker {
                     // A plain copy of the identifier: a clone would add a shared header.
                     let session =
                         Arc::new(Session::new(SessionId(self.next_id()), client_id.compact()));
-                    session.lock().connection = Some(generation);
+                    {
+                        let mut st = session.lock();
+                        st.connection = Some(generation);
+                        st.username = username;
+                    }
                     registry.replace(ByClientId(session.clone()));
                     Opened {
                         session,

@@ -52,6 +52,17 @@ impl SharedGroup {
         self.pick_excluding(None)
     }
 
+    /// The member whose turn it is among those `ok` accepts (the access rules: a member
+    /// that may not read the topic must not take the group's copy), preferring connected
+    /// members.
+    pub(crate) fn pick_where(&self, ok: impl Fn(&Subscriber) -> bool) -> Option<&Subscriber> {
+        let n = self.members.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut order = (0..n).filter_map(|i| self.members.get((start + i) % n));
+        let online = order.clone().find(|m| m.session.is_connected() && ok(m));
+        online.or_else(|| order.find(|m| ok(m)))
+    }
+
     /// The member whose turn it is, other than `exclude`, preferring connected members.
     pub(crate) fn pick_excluding(&self, exclude: Option<SessionId>) -> Option<&Subscriber> {
         let n = self.members.len();

@@ -131,11 +131,21 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     if !text.is_empty() {
         text.push('\n');
     }
-    let tmp = path.with_extension("halyard-tmp");
+    // A new file of our own beside it (never an existing one, nor a link to one), then
+    // renamed over it.
+    let mut salt = [0u8; 8];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let name = format!(
+        ".{}.{}.{:016x}.tmp",
+        path.file_name()
+            .map_or("passwd".into(), |n| n.to_string_lossy()),
+        std::process::id(),
+        u64::from_le_bytes(salt)
+    );
+    let tmp = path.with_file_name(name);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;

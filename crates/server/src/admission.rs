@@ -147,7 +147,10 @@ impl Failures {
     /// Counts one more failure at `now` (a new window if the last is over).
     fn add(&mut self, now: Instant) {
         if now.saturating_duration_since(self.since) >= FAILURE_WINDOW {
+            // A new window of counting; a ban in force stays.
+            let banned_until = self.banned_until;
             *self = Failures::new(now);
+            self.banned_until = banned_until;
         }
         self.count = self.count.saturating_add(1);
     }

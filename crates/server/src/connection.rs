@@ -259,7 +259,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     // The read buffer's charge on the memory ceiling (see CHARGE_READ_BUFFER_OVER).
     let mut rx_charge = Held::none();
     // A slow authentication check under way for this connection's CONNECT.
-    let mut verifying: Option<tokio::task::JoinHandle<AuthDecision>> = None;
+    let mut verifying: Option<VerifyTask> = None;
     // The user name of that check (for the failed-authentication brake).
     let mut verify_user: Option<String> = None;
     // Whether the last read filled the room it had (then the next gets a full chunk).
@@ -319,7 +319,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
                 shared.auth_failures.delay(a.ip(), user, Instant::now())
             });
             verify_user = request.username.as_ref().map(|u| u.as_str().to_owned());
-            verifying = Some(start_verify(shared, request, delay));
+            verifying = Some(VerifyTask(start_verify(shared, request, delay)));
         }
         if handled > 0 {
             // A busy publisher's socket is always readable, so without this its task would
@@ -422,6 +422,16 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
     }
 }
 
+/// A check under way for a connection; ended with it (a connection that closes, timed out
+/// or gone, must not leave its check queued for the blocking pool).
+struct VerifyTask(tokio::task::JoinHandle<AuthDecision>);
+
+impl Drop for VerifyTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Counts a CONNECT refused for its credentials (bad user name or password, or none where
 /// they are required) against the client's address (and user name): the failed-
 /// authentication brake of `admission::AuthFailures`.
@@ -465,11 +475,9 @@ fn start_verify(
 }
 
 /// The answer of the check under way (a check that failed to run refuses).
-async fn poll_verified(
-    verifying: &mut Option<tokio::task::JoinHandle<AuthDecision>>,
-) -> AuthDecision {
+async fn poll_verified(verifying: &mut Option<VerifyTask>) -> AuthDecision {
     match verifying {
-        Some(task) => task
+        Some(task) => (&mut task.0)
             .await
             .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE)),
         None => std::future::pending().await,

@@ -41,6 +41,9 @@ enum Hash {
 #[derive(Debug, Clone, Default)]
 pub struct PasswordFile {
     users: HashMap<String, Hash>,
+    /// A hash of the file's own kind and cost, checked for unknown users so that they take
+    /// as long as known ones.
+    decoy: Option<Hash>,
 }
 
 /// Why a password file was refused: the line (from 1) and what is wrong.
@@ -65,6 +68,7 @@ impl PasswordFile {
     /// skipped, as Mosquitto does.
     pub fn parse(text: &str) -> Result<PasswordFile, PasswordFileError> {
         let mut users = HashMap::new();
+        let mut decoy = None;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
@@ -80,9 +84,11 @@ impl PasswordFile {
             if user.is_empty() {
                 return Err(err("empty user name"));
             }
-            users.insert(user.to_owned(), parse_hash(hash).map_err(|r| err(&r))?);
+            let hash = parse_hash(hash).map_err(|r| err(&r))?;
+            decoy.get_or_insert_with(|| hash.clone());
+            users.insert(user.to_owned(), hash);
         }
-        Ok(PasswordFile { users })
+        Ok(PasswordFile { users, decoy })
     }
 
     /// Number of users.
@@ -100,8 +106,11 @@ impl PasswordFile {
         match self.users.get(user) {
             Some(hash) => verify_hash(hash, password),
             None => {
-                // As long as a real check, so that timing does not tell who exists.
-                let _ = pbkdf2_sha512(password, b"halyard-unknown!", PBKDF2_ITERATIONS);
+                // As long as a real check, so that timing does not tell who exists: the
+                // file's own first hash, whose password this is not taken to be.
+                if let Some(decoy) = &self.decoy {
+                    let _ = verify_hash(decoy, password);
+                }
                 false
             }
         }

@@ -233,3 +233,49 @@ fn an_invalid_acl_file_stops_the_start_with_its_line() {
     assert!(err.contains("line 2"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
+
+/// Another user does not resume a session: its queued messages passed its owner's read
+/// rules, not the newcomer's. The newcomer gets a new session (session present 0) and none
+/// of them.
+#[test]
+fn another_user_does_not_resume_a_users_session() {
+    let broker = broker_with_acl("resume", |_| {});
+    let persistent = |user: &str| {
+        let mut p = broker.peer(V3_1_1);
+        let mut c = connect(V3_1_1, "shared-id");
+        c.clean_start = false;
+        c.username = Some(MqttString::new(user).unwrap());
+        p.send(c);
+        let ack = p.recv_connack();
+        assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+        (p, ack.session_present)
+    };
+    let (mut alice, _) = persistent("alice");
+    alice.subscribe("alice/#", QoS::AtLeastOnce);
+    alice.disconnect();
+    let mut writer = user_client(&broker, V5, "alice-pub", "alice");
+    send_publish(
+        &mut writer,
+        publish("alice/mail", b"private", QoS::AtLeastOnce, 1),
+    );
+    let (mut mallory, present) = persistent("mallory");
+    assert!(!present, "mallory must not get alice's session");
+    mallory.expect_silence(Duration::from_millis(300));
+}
+
+/// A shared group's copy goes to a member that may read the topic: a member without read
+/// access is passed over, not handed the message (which it would drop).
+#[test]
+fn shared_group_members_that_may_not_read_are_passed_over() {
+    let broker = broker_with_acl("shared", |_| {});
+    let mut anon = broker.client(V5, "anon-member");
+    anon.subscribe("$share/g/#", QoS::AtLeastOnce);
+    let mut alice = user_client(&broker, V5, "alice-member", "alice");
+    alice.subscribe("$share/g/#", QoS::AtLeastOnce);
+    let mut writer = user_client(&broker, V5, "alice-pub", "alice");
+    for i in 1..=6u16 {
+        send_publish(&mut writer, publish("alice/x", b"m", QoS::AtLeastOnce, i));
+    }
+    assert_eq!(collect(&mut alice, 6).len(), 6);
+    anon.expect_silence(Duration::from_millis(200));
+}

@@ -193,10 +193,13 @@ impl Connection {
         if let Err(rc) = self.broker.check_flapping(&client_id, now) {
             return Err(self.refuse(rc));
         }
-        let opened = match self
-            .broker
-            .open_session(&client_id, c.clean_start, self.generation, now)
-        {
+        let opened = match self.broker.open_session(
+            &client_id,
+            c.username.as_ref().map(|u| Arc::from(u.as_str())),
+            c.clean_start,
+            self.generation,
+            now,
+        ) {
             Ok(opened) => opened,
             Err(rc) => return Err(self.refuse(rc)),
         };
@@ -206,8 +209,6 @@ impl Connection {
             let mut st = session.lock();
             st.expiry_secs = expiry_secs;
             // Whose access rules apply to this session from now on.
-            st.username = c.username.as_ref().map(|u| Arc::from(u.as_str()));
-            st.forget_access_decisions();
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
             st.will = c.will.map(|w| {

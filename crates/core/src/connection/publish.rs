@@ -172,11 +172,14 @@ impl Connection {
         let Some(session) = &self.session else {
             return Ok(());
         };
+        let generation = self.generation;
         let allowed = self.broker.with_acl(|acl| {
             acl.is_none_or(|acl| {
-                session
-                    .lock()
-                    .write_allowed(acl, session.client_id().as_str(), topic)
+                let mut st = session.lock();
+                // A connection whose session was taken over (by another user, perhaps)
+                // publishes with no one's rights.
+                st.connection == Some(generation)
+                    && st.write_allowed(acl, session.client_id().as_str(), topic)
             })
         });
         if allowed {
