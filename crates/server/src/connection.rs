@@ -226,14 +226,16 @@ async fn run(handle: Arc<ConnectionHandle>, mut p: Parked) {
         .map_or_else(|_| "-".to_owned(), |a| a.to_string());
     linger(stream).await;
     let client = conn.client_id().unwrap_or("-");
+    let username = conn.username();
+    let user = username.as_deref().unwrap_or("-");
     match &close.reason {
         CloseReason::ProtocolViolation(..)
         | CloseReason::SlowConsumer
         | CloseReason::MemoryLimit => {
-            tracing::warn!(%peer, client, reason = close.reason.label(), "connection closed: {}", close.reason);
+            tracing::warn!(%peer, client, user, reason = close.reason.label(), "connection closed: {}", close.reason);
         }
         _ => {
-            tracing::info!(%peer, client, reason = close.reason.label(), "connection closed: {}", close.reason);
+            tracing::info!(%peer, client, user, reason = close.reason.label(), "connection closed: {}", close.reason);
         }
     }
     drop(conn);

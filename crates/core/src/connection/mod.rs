@@ -233,6 +233,13 @@ impl Connection {
         self.session.as_ref().map(|s| s.client_id().as_str())
     }
 
+    /// The user name the client connected as, if any (for logs and metrics).
+    pub fn username(&self) -> Option<std::sync::Arc<str>> {
+        self.session
+            .as_ref()
+            .and_then(|s| s.lock().username.clone())
+    }
+
     /// The protocol level, once connected.
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.peer.as_ref().map(|p| p.version)
@@ -474,7 +481,9 @@ impl Connection {
     /// Leaves the session and settles the will; after this the connection is closed.
     fn finish(&mut self, now: Instant, publish_will: bool, reason: CloseReason) -> Close {
         if self.phase == Phase::Active
-            && let Some(session) = self.session.take()
+            // Kept (not taken) until the connection is dropped: its close is logged with
+            // the client id and user name. Nothing runs on a closed connection.
+            && let Some(session) = self.session.clone()
         {
             self.broker
                 .detach(&session, self.generation, publish_will, now);
