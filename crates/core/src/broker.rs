@@ -605,7 +605,8 @@ impl Broker {
             {
                 return Err(format!("{} over its subscription budget", s.client_id()));
             }
-            st.check_traffic(cfg)
+            let acl = read(&self.acl).clone();
+            st.check_traffic(cfg, acl.as_deref(), s.client_id().as_str())
                 .map_err(|e| format!("{}: {e}", s.client_id()))?;
         }
         let in_trie = read(&self.trie).len();

@@ -253,10 +253,31 @@ impl SessionState {
 
     /// Checks the queue and in-flight window against their limits and the queue's byte
     /// count against its contents (see `Broker::check_invariants`).
-    pub(crate) fn check_traffic(&self, cfg: &BrokerConfig) -> Result<(), String> {
+    pub(crate) fn check_traffic(
+        &self,
+        cfg: &BrokerConfig,
+        acl: Option<&Acl>,
+        client_id: &str,
+    ) -> Result<(), String> {
         let Some(t) = self.traffic.as_deref() else {
             return Ok(());
         };
+        // Nothing waits for a client that it may not read (the rules do not change here
+        // while a session lives: a session is resumed only by its own user).
+        if let Some(acl) = acl {
+            let who = Subject {
+                client_id,
+                username: self.username.as_deref(),
+            };
+            let queued = t.queue.iter().map(|d| &d.msg);
+            let inflight = t.inflight.iter().map(|e| &e.delivery.msg);
+            if let Some(m) = queued
+                .chain(inflight)
+                .find(|m| !acl.allows(&who, &m.topic, Access::Read))
+            {
+                return Err(format!("holds {} it may not read", m.topic.as_str()));
+            }
+        }
         let bytes: usize = t.queue.iter().map(|d| d.msg.cost_bytes()).sum();
         if bytes != t.queue_bytes {
             return Err(format!(

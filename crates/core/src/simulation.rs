@@ -10,6 +10,7 @@
 //! and reports a broken invariant by panicking (as a fuzz target must).
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+use crate::acl::Acl;
 use crate::auth::AuthHooks;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
@@ -26,6 +27,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 4;
+
+/// The access rules of the simulated broker: anonymous clients, two users and a pattern,
+/// with denials, over the topics the simulation uses.
+const ACL: &str = "\
+topic readwrite a/#
+topic read r/#
+topic deny a/b
+user u1
+topic readwrite #
+topic deny r/2
+user u2
+topic write r/#
+topic read b/#
+pattern readwrite deep/%c/#
+";
 
 /// Small limits, so that short inputs reach them.
 pub fn config() -> BrokerConfig {
@@ -131,7 +147,11 @@ struct Client {
 /// Runs the simulation on `data`; panics when an invariant breaks. Returns the broker, to
 /// look at its counters.
 pub fn run(data: &[u8]) -> Arc<Broker> {
-    let broker = Broker::new(config(), AuthHooks::default());
+    let auth = AuthHooks {
+        acl: Acl::parse(ACL).ok(),
+        ..AuthHooks::default()
+    };
+    let broker = Broker::new(config(), auth);
     let mut now = Instant::now();
     let mut clients: Vec<Client> = (0..CLIENTS)
         .map(|_| Client {
@@ -305,7 +325,9 @@ fn connect_packet(input: &mut Input<'_>) -> Connect {
         },
         client_id: MqttString::new(input.pick(&IDS)).unwrap_or_default(),
         will,
-        username: None,
+        username: input
+            .pick(&[None, Some("u1"), Some("u2")])
+            .and_then(|u| MqttString::new(u).ok()),
         password: None,
     }
 }
@@ -410,10 +432,11 @@ mod tests {
         // Connect four clients, subscribe, publish retained messages and let time pass.
         let mut data = Vec::new();
         for c in 0..4u8 {
-            data.extend([c, 1, 2, 1, 0, 0, 0, 0, c]);
+            // CONNECT 5.0, no will, clean, as user u1 (pick 1).
+            data.extend([c, 1, 2, 1, 0, 0, 0, 0, c, 1]);
             data.extend([c, 3, 1, 3, 1, 0, 0, 0]);
-            // Retained QoS 1 messages to a, a/b, r/1 and r/2: one more than the budget.
-            for t in 0..4u8 {
+            // Retained QoS 1 messages to a, a/b, r/1 and b/c/d: one more than the budget.
+            for t in [0u8, 1, 2, 5] {
                 data.extend([c, 2, 1, 0, t, 40, 0, 1, 0, 3]);
             }
             data.extend([c, 11]);
