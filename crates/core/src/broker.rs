@@ -991,8 +991,9 @@ mod tests {
     use crate::connection::Connection;
     use halyard_codec::{Connect, ConnectProperties, Packet, ProtocolVersion};
 
-    fn connect(id: &str) -> Packet {
-        Packet::from(Connect {
+    /// CONNECT 5.0 of `id`, clean start, no keep-alive.
+    fn connect(id: &str) -> Connect {
+        Connect {
             protocol: ProtocolVersion::V5,
             clean_start: true,
             keep_alive_secs: 0,
@@ -1001,7 +1002,7 @@ mod tests {
             will: None,
             username: None,
             password: None,
-        })
+        }
     }
 
     /// Found by the simulation (regression in proptest-regressions/simulation.txt): a
@@ -1012,9 +1013,9 @@ mod tests {
         let broker = Broker::new(BrokerConfig::default(), AuthHooks::default());
         let now = Instant::now();
         let mut old = Connection::new(broker.clone(), now);
-        old.handle_packet(now, connect("x")).unwrap();
+        old.handle_packet(now, Packet::from(connect("x"))).unwrap();
         let mut new = Connection::new(broker.clone(), now);
-        new.handle_packet(now, connect("x")).unwrap();
+        new.handle_packet(now, Packet::from(connect("x"))).unwrap();
         let subscribe = halyard_codec::Subscribe {
             packet_id: halyard_codec::PacketId::new(1).unwrap(),
             properties: Default::default(),
@@ -1028,35 +1029,41 @@ mod tests {
         broker.check_invariants().unwrap();
     }
 
-    /// Sessions replaced by a clean start leave their schedule entries behind (due in a
-    /// day here); the ticker prunes them once they are most of the schedule.
-    #[test]
-    fn churned_sessions_do_not_grow_the_schedule_without_bound() {
+    /// A broker without the flapping rule (these tests reconnect in a tight loop on purpose).
+    fn broker_without_flapping() -> Arc<Broker> {
         let config = BrokerConfig {
             flapping_max_connects: 0,
             ..BrokerConfig::default()
         };
-        let broker = Broker::new(config, AuthHooks::default());
+        Broker::new(config, AuthHooks::default())
+    }
+
+    /// Connects `id` (5.0, with `expiry`) at `t`, then loses the connection.
+    fn connect_and_lose(
+        broker: &Arc<Broker>,
+        id: &str,
+        clean_start: bool,
+        expiry: u32,
+        t: Instant,
+    ) {
+        let mut conn = Connection::new(broker.clone(), t);
+        let mut connect = connect(id);
+        connect.clean_start = clean_start;
+        connect.properties.session_expiry_interval = Some(expiry);
+        conn.handle_packet(t, Packet::from(connect)).unwrap();
+        assert!(conn.is_active());
+        let _ = conn.handle_connection_lost(t);
+    }
+
+    /// Sessions replaced by a clean start leave their schedule entries behind (due in a
+    /// day here); the ticker prunes them once they are most of the schedule.
+    #[test]
+    fn churned_sessions_do_not_grow_the_schedule_without_bound() {
+        let broker = broker_without_flapping();
         let now = Instant::now();
         for i in 0..10_000u64 {
             let t = now + Duration::from_micros(i);
-            let mut conn = Connection::new(broker.clone(), t);
-            let properties = ConnectProperties {
-                session_expiry_interval: Some(86_400),
-                ..ConnectProperties::default()
-            };
-            let connect = Connect {
-                protocol: ProtocolVersion::V5,
-                clean_start: true,
-                keep_alive_secs: 0,
-                properties,
-                client_id: MqttString::new("churn").unwrap(),
-                will: None,
-                username: None,
-                password: None,
-            };
-            conn.handle_packet(t, Packet::from(connect)).unwrap();
-            let _ = conn.handle_connection_lost(t);
+            connect_and_lose(&broker, "churn", true, 86_400, t);
             broker.tick(t);
         }
         assert_eq!(broker.session_count(), 1);
@@ -1067,31 +1074,11 @@ mod tests {
     /// time; the later ones it supersedes are pruned too.
     #[test]
     fn superseded_checks_do_not_grow_the_schedule_without_bound() {
-        let config = BrokerConfig {
-            flapping_max_connects: 0,
-            ..BrokerConfig::default()
-        };
-        let broker = Broker::new(config, AuthHooks::default());
+        let broker = broker_without_flapping();
         let now = Instant::now();
         for i in 0..10_000u32 {
             let t = now + Duration::from_micros(u64::from(i));
-            let mut conn = Connection::new(broker.clone(), t);
-            let properties = ConnectProperties {
-                session_expiry_interval: Some(1_000_000 - i),
-                ..ConnectProperties::default()
-            };
-            let connect = Connect {
-                protocol: ProtocolVersion::V5,
-                clean_start: false,
-                keep_alive_secs: 0,
-                properties,
-                client_id: MqttString::new("shrinking").unwrap(),
-                will: None,
-                username: None,
-                password: None,
-            };
-            conn.handle_packet(t, Packet::from(connect)).unwrap();
-            let _ = conn.handle_connection_lost(t);
+            connect_and_lose(&broker, "shrinking", false, 1_000_000 - i, t);
             broker.tick(t);
         }
         assert!(broker.schedule_len() <= 1025, "{}", broker.schedule_len());
@@ -1099,32 +1086,11 @@ mod tests {
 
     #[test]
     fn reconnecting_over_and_over_does_not_grow_the_schedule() {
-        let config = BrokerConfig {
-            flapping_max_connects: 0,
-            ..BrokerConfig::default()
-        };
-        let broker = Broker::new(config, AuthHooks::default());
+        let broker = broker_without_flapping();
         let now = Instant::now();
         for i in 0..1000u64 {
             let t = now + Duration::from_millis(i);
-            let mut conn = Connection::new(broker.clone(), t);
-            let properties = ConnectProperties {
-                session_expiry_interval: Some(86_400),
-                ..ConnectProperties::default()
-            };
-            let connect = Connect {
-                protocol: ProtocolVersion::V5,
-                clean_start: false,
-                keep_alive_secs: 0,
-                properties,
-                client_id: MqttString::new("flapping").unwrap(),
-                will: None,
-                username: None,
-                password: None,
-            };
-            conn.handle_packet(t, Packet::from(connect)).unwrap();
-            assert!(conn.is_active());
-            let _ = conn.handle_connection_lost(t);
+            connect_and_lose(&broker, "flapping", false, 86_400, t);
         }
         assert_eq!(lock(&broker.schedule).len(), 1);
     }

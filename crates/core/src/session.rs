@@ -87,14 +87,14 @@ pub(crate) struct Traffic {
     pub(crate) full_since: Option<Instant>,
     /// The last read decision of the access rules, for the topic it was made on: a
     /// subscriber usually gets many messages on one topic in a row.
-    read_cache: ReadCache,
+    read_cache: DecisionCache,
     /// The same for the last write decision (a publisher usually publishes to one topic).
-    write_cache: ReadCache,
+    write_cache: DecisionCache,
 }
 
 /// One cached access decision (see [`SessionState::allowed`]).
 #[derive(Debug, Default)]
-struct ReadCache {
+struct DecisionCache {
     /// The ACL generation it was made under (0: none).
     generation: u64,
     /// Its topic (a buffer of its own, reused: not a slice pinning a publisher's buffer).
@@ -102,7 +102,7 @@ struct ReadCache {
     allowed: bool,
 }
 
-impl ReadCache {
+impl DecisionCache {
     fn hit(&self, generation: u64, topic: &str) -> Option<bool> {
         (self.generation == generation && self.topic == topic).then_some(self.allowed)
     }
@@ -174,6 +174,25 @@ impl SessionState {
         self.allowed(acl, client_id, topic, Access::Read)
     }
 
+    /// Whether a delivery on `topic` may be queued for this session's client: always
+    /// without access rules; a refusal is counted (`Stats::deliveries_denied`).
+    fn may_receive(
+        &mut self,
+        acl: Option<&Acl>,
+        client_id: &str,
+        topic: &str,
+        stats: &Stats,
+    ) -> bool {
+        let Some(acl) = acl else {
+            return true;
+        };
+        let allowed = self.read_allowed(acl, client_id, topic);
+        if !allowed {
+            Stats::add(&stats.deliveries_denied, 1);
+        }
+        allowed
+    }
+
     /// Whether this session's client may publish to `topic` under `acl`.
     pub(crate) fn write_allowed(&mut self, acl: &Acl, client_id: &str, topic: &str) -> bool {
         self.allowed(acl, client_id, topic, Access::Write)
@@ -214,8 +233,8 @@ impl SessionState {
     /// Forgets cached access decisions (the identity they were made for has changed).
     pub(crate) fn forget_access_decisions(&mut self) {
         if let Some(t) = self.traffic.as_deref_mut() {
-            t.read_cache = ReadCache::default();
-            t.write_cache = ReadCache::default();
+            t.read_cache = DecisionCache::default();
+            t.write_cache = DecisionCache::default();
         }
     }
 
@@ -294,9 +313,6 @@ impl SessionState {
         }
         if t.inflight.len() > usize::from(cfg.max_inflight) {
             return Err(format!("{} in flight", t.inflight.len()));
-        }
-        if t.incoming_qos2.len() > usize::from(u16::MAX) {
-            return Err("inbound QoS 2 ids over the id space".into());
         }
         Ok(())
     }
@@ -532,10 +548,7 @@ impl Session {
         let mut queued = 0;
         let mut dropped = 0u64;
         for d in deliveries {
-            if let Some(acl) = acl
-                && !st.read_allowed(acl, client_id, &d.msg.topic)
-            {
-                Stats::add(&stats.deliveries_denied, 1);
+            if !st.may_receive(acl, client_id, &d.msg.topic, stats) {
                 continue;
             }
             let t = st.traffic();
@@ -578,10 +591,7 @@ impl Session {
         }
         // Every delivery passes the subscriber's read rule, so a subscription to `#` gets
         // only the topics its client may read.
-        if let Some(acl) = acl
-            && !st.read_allowed(acl, self.client_id.as_str(), &d.msg.topic)
-        {
-            Stats::add(&stats.deliveries_denied, 1);
+        if !st.may_receive(acl, self.client_id.as_str(), &d.msg.topic, stats) {
             return Enqueued::Skipped;
         }
         let online = st.connection.is_some();

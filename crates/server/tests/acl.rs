@@ -214,22 +214,7 @@ fn wills_and_client_id_patterns_follow_the_rules() {
 #[test]
 fn an_invalid_acl_file_stops_the_start_with_its_line() {
     let path = acl_file("invalid", "topic read a\nuser\n");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = Config {
-        listener: vec![halyard_server::ListenerConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            max_connections: None,
-        }],
-        auth: halyard_server::AuthConfig {
-            acl_file: Some(path.clone()),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    let err = runtime
-        .block_on(halyard_server::start(config))
-        .unwrap_err()
-        .to_string();
+    let err = TestBroker::start_error(|c| c.auth.acl_file = Some(path.clone()));
     assert!(err.contains("line 2"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
 }

@@ -134,22 +134,7 @@ fn an_invalid_password_file_stops_the_start_with_its_line() {
             ("bob", "plain".into()),
         ],
     );
-    let config = halyard_server::Config {
-        listener: vec![halyard_server::ListenerConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            max_connections: None,
-        }],
-        auth: halyard_server::AuthConfig {
-            password_file: Some(path.clone()),
-            ..Default::default()
-        },
-        ..halyard_server::Config::default()
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let err = runtime
-        .block_on(halyard_server::start(config))
-        .unwrap_err()
-        .to_string();
+    let err = TestBroker::start_error(|c| c.auth.password_file = Some(path.clone()));
     assert!(err.contains("line 2"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
 }

@@ -19,7 +19,8 @@ pub(super) struct PendingAuth {
 
 impl Connection {
     /// CONNECT named an Authentication Method: start the exchange, or refuse a method the
-    /// broker does not have with 0x8C [MQTT-4.12.0-1].
+    /// broker does not have with 0x8C [MQTT-4.12.0-1]. Without a method, the connection is
+    /// accepted.
     pub(super) fn begin_enhanced_auth(
         &mut self,
         now: Instant,

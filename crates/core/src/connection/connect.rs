@@ -73,22 +73,8 @@ impl Connection {
             self.phase = Phase::Verifying;
             return Ok(());
         }
-        self.authenticated(now, c, client_id, assigned)
-    }
-
-    /// The client is who it says: go on with enhanced authentication, if it asked for it,
-    /// or accept the connection.
-    fn authenticated(
-        &mut self,
-        now: Instant,
-        c: Connect,
-        client_id: MqttString,
-        assigned: Option<MqttString>,
-    ) -> Result<(), Close> {
-        if c.properties.authentication_method.is_some() {
-            return self.begin_enhanced_auth(now, c, client_id, assigned);
-        }
-        self.complete_connect(now, c, client_id, assigned, None)
+        // Enhanced authentication if the client asked for it; otherwise accepted.
+        self.begin_enhanced_auth(now, c, client_id, assigned)
     }
 
     /// The slow check the shell must run, once, while the connection waits for it
@@ -126,7 +112,7 @@ impl Connection {
         match decision {
             AuthDecision::Allow => {
                 self.phase = Phase::AwaitConnect;
-                self.authenticated(now, v.connect, v.client_id, v.assigned)
+                self.begin_enhanced_auth(now, v.connect, v.client_id, v.assigned)
             }
             AuthDecision::Deny(rc) => Err(self.refuse(rc)),
             AuthDecision::Verify => Err(self.refuse(ReasonCode::NOT_AUTHORIZED)),
@@ -208,7 +194,6 @@ impl Connection {
         {
             let mut st = session.lock();
             st.expiry_secs = expiry_secs;
-            // Whose access rules apply to this session from now on.
             // A new connection counts as draining its queue until it shows otherwise.
             st.last_drain = Some(now);
             st.will = c.will.map(|w| {

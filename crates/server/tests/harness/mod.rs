@@ -98,6 +98,24 @@ impl TestBroker {
         p
     }
 
+    /// The error of a broker that fails to start with the default configuration changed by
+    /// `f` (a bad file, say).
+    pub fn start_error(f: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config {
+            listener: vec![ListenerConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                max_connections: None,
+            }],
+            ..Config::default()
+        };
+        f(&mut config);
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        match runtime.block_on(halyard_server::start(config)) {
+            Ok(_) => panic!("the broker started"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// Reads the password and ACL files again (as SIGHUP does); returns the errors.
     pub fn reload(&self) -> Vec<String> {
         self.server.as_ref().expect("running").reload()
