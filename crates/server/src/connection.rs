@@ -316,11 +316,11 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         if let Some(request) = conn.poll_verify() {
             // An address that keeps failing waits longer for each check (its own wait:
             // nobody else's CONNECT is slowed).
-            let user = request.username.as_ref().map_or("", |u| u.as_str());
+            verify_user = request.username.as_ref().map(|u| u.as_str().to_owned());
+            let user = verify_user.as_deref().unwrap_or("");
             let delay = stream.peer_addr().map_or(Duration::ZERO, |a| {
                 shared.auth_failures.delay(a.ip(), user, Instant::now())
             });
-            verify_user = request.username.as_ref().map(|u| u.as_str().to_owned());
             verifying = Some(VerifyTask(start_verify(shared, request, delay)));
         }
         if handled > 0 {
