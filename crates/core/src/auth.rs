@@ -7,6 +7,18 @@
 use bytes::Bytes;
 use halyard_codec::{MqttString, ProtocolVersion, ReasonCode};
 
+/// A client's TLS certificate, verified by the network shell during the TLS handshake
+/// (before CONNECT) against the listener's CAs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The certificate subject's Common Name, if it has one: the client's identity.
+    pub identity: Option<std::sync::Arc<str>>,
+    /// Whether the listener takes the identity as the client's user name (Mosquitto's
+    /// `use_identity_as_username`): the user name and password in CONNECT are then ignored,
+    /// and a certificate without a Common Name is refused (0x86 / return code 4).
+    pub as_username: bool,
+}
+
 /// What a client presented in CONNECT.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectInfo<'a> {
@@ -18,6 +30,10 @@ pub struct ConnectInfo<'a> {
     pub password: Option<&'a Bytes>,
     /// Protocol level.
     pub protocol: ProtocolVersion,
+    /// The client's verified TLS certificate, if it presented one. With `as_username`, the
+    /// `username` above is its identity and `password` is none: the certificate is the
+    /// credential.
+    pub certificate: Option<&'a ClientCertificate>,
 }
 
 /// The answer to a connection attempt.
@@ -44,6 +60,8 @@ pub struct VerifyRequest {
     pub password: Option<Bytes>,
     /// Protocol level.
     pub protocol: ProtocolVersion,
+    /// The client's verified TLS certificate, if any (as in [`ConnectInfo`]).
+    pub certificate: Option<ClientCertificate>,
 }
 
 /// Decides whether a client may connect.

@@ -31,8 +31,8 @@ mod trie;
 
 pub use acl::{Access, Acl, AclError, Subject};
 pub use auth::{
-    AllowAll, AuthDecision, AuthExchange, AuthHooks, AuthStep, Authenticator, ConnectInfo,
-    EnhancedAuthenticator, VerifyRequest,
+    AllowAll, AuthDecision, AuthExchange, AuthHooks, AuthStep, Authenticator, ClientCertificate,
+    ConnectInfo, EnhancedAuthenticator, VerifyRequest,
 };
 pub use broker::Broker;
 pub use config::{BrokerConfig, MAX_TOPIC_LEVELS_LIMIT};

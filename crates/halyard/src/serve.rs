@@ -67,6 +67,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map(|&bind| ListenerConfig {
                 bind,
                 max_connections: None,
+                tls: None,
             })
             .collect();
     }

@@ -1,5 +1,6 @@
-//! Authentication from the configuration: a Mosquitto password file and anonymous access
-//! (`[auth] password_file`, `allow_anonymous`).
+//! Authentication from the configuration: a Mosquitto password file, anonymous access
+//! (`[auth] password_file`, `allow_anonymous`) and client certificates whose identity is the
+//! user name (`[listener.tls] identity_as_username`).
 //!
 //! The quick answer ([`Authenticator::authenticate`], on the connection's task) settles
 //! anonymous clients; a client with a user name gets [`AuthDecision::Verify`], and its
@@ -43,6 +44,11 @@ impl PasswordAuthenticator {
 
 impl Authenticator for PasswordAuthenticator {
     fn authenticate(&self, info: &ConnectInfo<'_>) -> AuthDecision {
+        if info.certificate.is_some_and(|c| c.as_username) {
+            // The user name is the verified certificate's identity: the certificate is
+            // the credential (the password file is not asked, as in Mosquitto).
+            return AuthDecision::Allow;
+        }
         match info.username {
             // No credentials where they are required: 0x87 / 3.1.1 return code 5.
             None if !self.allow_anonymous => AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED),

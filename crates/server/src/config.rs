@@ -21,8 +21,8 @@ pub struct Config {
     pub auth: AuthConfig,
 }
 
-/// Authentication and access control. (TLS client certificates are the next part of the
-/// security issue.)
+/// Authentication and access control (client certificates are set per listener, in
+/// [`TlsConfig`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -56,6 +56,7 @@ impl Default for Config {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
                 max_connections: None,
+                tls: None,
             }],
             limits: ServerLimits::default(),
             mqtt: BrokerConfig::default(),
@@ -74,6 +75,34 @@ pub struct ListenerConfig {
     /// for all of them). `None`: only the overall limit.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// TLS on this listener (`[listener.tls]`); none: plain TCP.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS on a listener (`[listener.tls]`): TLS 1.2 and 1.3 with rustls (aws-lc-rs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The server's PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM CA certificates that client certificates must chain to. Without it, clients
+    /// are not asked for a certificate.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Mutual TLS: a client without a certificate that chains to `ca` (unexpired) fails
+    /// the handshake. Needs `ca`. When false and `ca` is set, a certificate is asked for
+    /// but optional (one that is sent must still verify).
+    #[serde(default)]
+    pub require_client_cert: bool,
+    /// The client certificate's subject Common Name is the client's user name (Mosquitto's
+    /// `use_identity_as_username`): the user name and password in CONNECT are ignored and
+    /// the password file is not asked; a client without a certificate, or one without a
+    /// Common Name, is refused (0x86 / return code 4). Needs `ca`.
+    #[serde(default)]
+    pub identity_as_username: bool,
 }
 
 /// Limits on connections.
@@ -113,16 +142,35 @@ impl Config {
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
         }
+        for l in &self.listener {
+            if let Some(tls) = &l.tls
+                && tls.ca.is_none()
+                && (tls.require_client_cert || tls.identity_as_username)
+            {
+                return Err(format!(
+                    "listener {}: require_client_cert and identity_as_username need [listener.tls] ca \
+                     (the CAs client certificates must chain to)",
+                    l.bind
+                ));
+            }
+        }
         // Safe default (as Mosquitto 2): beyond loopback, nobody gets in anonymously unless
-        // the configuration says so.
-        if let Some(open) = self.listener.iter().find(|l| !l.bind.ip().is_loopback())
-            && self.auth.password_file.is_none()
+        // the configuration says so. Client certificates authenticate when they are
+        // required and their identity is the user name.
+        if let Some(open) = self.listener.iter().find(|l| {
+            !l.bind.ip().is_loopback()
+                && !l
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.require_client_cert && t.identity_as_username)
+        }) && self.auth.password_file.is_none()
             && self.auth.allow_anonymous != Some(true)
         {
             return Err(format!(
                 "listener {} is reachable beyond this machine, and nothing authenticates \
                  clients: set [auth] password_file, or allow_anonymous = true to let anyone \
-                 connect",
+                 connect, or require client certificates ([listener.tls] require_client_cert \
+                 and identity_as_username)",
                 open.bind
             ));
         }

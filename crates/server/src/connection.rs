@@ -15,16 +15,18 @@
 
 use crate::keepalive::WheelLink;
 use crate::shared::Shared;
+use crate::transport::Transport;
 use bytes::{Buf, BytesMut};
 use halyard_codec::ReasonCode;
 use halyard_codec::decode;
-use halyard_core::{AuthDecision, Close, CloseReason, Connection, Held, Limit, VerifyRequest};
+use halyard_core::{
+    AuthDecision, ClientCertificate, Close, CloseReason, Connection, Held, Limit, VerifyRequest,
+};
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// How much room to make before a read, once reads fill what they are given.
 const READ_CHUNK: usize = 16 * 1024;
@@ -43,9 +45,9 @@ const TX_PAUSE_READING: usize = 256 * 1024;
 /// not grow the broker without bound. Smaller buffers are the ordinary cost of a connection.
 const CHARGE_READ_BUFFER_OVER: usize = 64 * 1024;
 
-/// What a parked connection keeps: its socket and its state machine.
+/// What a parked connection keeps: its transport (the socket) and its state machine.
 struct Parked {
-    stream: TcpStream,
+    stream: Transport,
     conn: Connection,
 }
 
@@ -188,10 +190,19 @@ impl Wake for ConnectionHandle {
     }
 }
 
-/// Starts serving a new connection.
-pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, listener: u16) {
+/// Starts serving a new connection (with the client's verified TLS certificate, if any).
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    stream: Transport,
+    peer: SocketAddr,
+    listener: u16,
+    certificate: Option<ClientCertificate>,
+) {
     tracing::debug!(%peer, "connection accepted");
-    let conn = Connection::new(shared.broker.clone(), Instant::now());
+    let mut conn = Connection::new(shared.broker.clone(), Instant::now());
+    if let Some(certificate) = certificate {
+        conn.set_client_certificate(certificate);
+    }
     let handle = Arc::new(ConnectionHandle {
         shared: shared.clone(),
         state: Mutex::new(HandleState {
@@ -209,7 +220,7 @@ pub(crate) fn start(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, li
 /// Runs the connection until it parks or closes.
 async fn run(handle: Arc<ConnectionHandle>, mut p: Parked) {
     let close = loop {
-        match drive(&p.stream, &mut p.conn, &handle).await {
+        match drive(&mut p.stream, &mut p.conn, &handle).await {
             Step::Park => match handle.try_park(p) {
                 None => return,
                 Some(back) => p = back,
@@ -217,14 +228,14 @@ async fn run(handle: Arc<ConnectionHandle>, mut p: Parked) {
             Step::Close(close) => break close,
         }
     };
-    flush(&p.stream, &mut p.conn).await;
+    flush(&mut p.stream, &mut p.conn).await;
     let Parked { stream, conn } = p;
     // Not kept while parked (it would cost every idle connection 32 bytes); a connection
     // already reset by its peer has none to give.
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "-".to_owned(), |a| a.to_string());
-    linger(stream).await;
+    stream.close().await;
     let client = conn.client_id().unwrap_or("-");
     let username = conn.username();
     let user = username.as_deref().unwrap_or("-");
@@ -251,7 +262,11 @@ enum Step {
 }
 
 /// Runs the connection until it closes (returns why) or has nothing to do.
-async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<ConnectionHandle>) -> Step {
+async fn drive(
+    stream: &mut Transport,
+    conn: &mut Connection,
+    handle: &Arc<ConnectionHandle>,
+) -> Step {
     let shared = &handle.shared;
     let mut shutdown = shared.shutdown.clone();
     let mut waker_set = conn.is_active();
@@ -345,7 +360,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         }
         conn.shrink_tx();
         // Idle: park once it has stayed idle for PARK_AFTER.
-        let park_at = if rx.is_empty() && conn.is_idle() {
+        let park_at = if rx.is_empty() && conn.is_idle() && !stream.wants_write() {
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= PARK_AFTER {
                 return Step::Park;
@@ -367,7 +382,7 @@ async fn drive(stream: &TcpStream, conn: &mut Connection, handle: &Arc<Connectio
         };
         let can_read =
             conn.tx().len() < TX_PAUSE_READING && !conn.is_blocked() && !conn.is_verifying();
-        let want_write = !conn.tx().is_empty();
+        let want_write = !conn.tx().is_empty() || stream.wants_write();
         let timer_fired = tokio::select! {
             biased;
             _ = shutdown.changed() => return Step::Close(conn.handle_shutdown(Instant::now())),
@@ -437,7 +452,7 @@ impl Drop for VerifyTask {
 /// Counts a CONNECT refused for its credentials (bad user name or password, or none where
 /// they are required) against the client's address (and user name): the failed-
 /// authentication brake of `admission::AuthFailures`.
-fn note_auth_failure(shared: &Shared, stream: &TcpStream, close: &Close, user: Option<&str>) {
+fn note_auth_failure(shared: &Shared, stream: &Transport, close: &Close, user: Option<&str>) {
     let CloseReason::ConnectRefused(rc) = close.reason else {
         return;
     };
@@ -510,7 +525,11 @@ fn charge_read_buffer(shared: &Shared, rx: &BytesMut, charge: &mut Held) -> bool
 
 /// Reads what the socket has without waiting; fails when it is closed or broken. `busy`
 /// says whether the previous read filled its room, and is updated.
-fn read_available(stream: &TcpStream, rx: &mut BytesMut, busy: &mut bool) -> std::io::Result<()> {
+fn read_available(
+    stream: &mut Transport,
+    rx: &mut BytesMut,
+    busy: &mut bool,
+) -> std::io::Result<()> {
     let chunk = if *busy { READ_CHUNK } else { SMALL_READ };
     if rx.capacity() - rx.len() < chunk / 4 {
         rx.reserve(chunk);
@@ -535,7 +554,11 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Writes as much of the transmit buffer as the socket takes without waiting.
-fn try_write(stream: &TcpStream, conn: &mut Connection) -> std::io::Result<()> {
+fn try_write(stream: &mut Transport, conn: &mut Connection) -> std::io::Result<()> {
+    match stream.try_flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return Err(e),
+        _ => {}
+    }
     let tx = conn.tx();
     while !tx.is_empty() {
         match stream.try_write(tx) {
@@ -550,13 +573,13 @@ fn try_write(stream: &TcpStream, conn: &mut Connection) -> std::io::Result<()> {
 
 /// Sends what is left (the last CONNACK or DISCONNECT) before the socket closes, giving a
 /// client that does not read a short grace period.
-async fn flush(stream: &TcpStream, conn: &mut Connection) {
+async fn flush(stream: &mut Transport, conn: &mut Connection) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !conn.tx().is_empty() {
+    while !conn.tx().is_empty() || stream.wants_write() {
         if try_write(stream, conn).is_err() {
             return;
         }
-        if conn.tx().is_empty() {
+        if conn.tx().is_empty() && !stream.wants_write() {
             break;
         }
         if tokio::time::timeout_at(deadline, stream.writable())
@@ -564,23 +587,6 @@ async fn flush(stream: &TcpStream, conn: &mut Connection) {
             .is_err()
         {
             return;
-        }
-    }
-}
-
-/// Closes our side and reads whatever the client still sends for a moment, so the kernel
-/// ends the connection with FIN rather than a reset that could discard our last packet.
-async fn linger(mut stream: TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if stream.shutdown().await.is_err() {
-        return;
-    }
-    // On the heap: an array here would sit in every connection's task for its whole life.
-    let mut sink = vec![0u8; 512];
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
-        if n == 0 {
-            break;
         }
     }
 }

@@ -211,6 +211,7 @@ mod tests {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 max_connections: None,
+                tls: None,
             }],
             ..Config::default()
         };

@@ -1,12 +1,15 @@
 //! The tokio shell around `halyard-core`.
 //!
-//! This crate owns the sockets: the listeners ([`start`]), the connections (a task that moves
-//! bytes between a socket and its `halyard_core::Connection` while there is work, parked
-//! without a task when idle), the keep-alive wheel of parked connections, the ticker that
-//! drives delayed wills and session expiry, and graceful shutdown. It makes no protocol decisions:
-//! those belong to `halyard-core`; this crate only moves bytes, time and wake-ups.
+//! This crate owns the sockets: the listeners ([`start`]), TLS (`tls`: configuration,
+//! handshakes, reload), the transport seam (`transport`: plain TCP or TLS under one
+//! connection loop), the connections (a task that moves bytes between a transport and its
+//! `halyard_core::Connection` while there is work, parked without a task when idle), the
+//! keep-alive wheel of parked connections, the ticker that drives delayed wills and session
+//! expiry, password files, admission limits, reload and graceful shutdown. It makes no
+//! protocol decisions: those belong to `halyard-core`; this crate only moves bytes, time
+//! and wake-ups.
 //!
-//! Planned here too: TLS and WebSocket listeners, metrics, `$SYS` topics, reload.
+//! Planned here too: WebSocket listeners, metrics, `$SYS` topics.
 
 mod admission;
 pub mod auth;
@@ -16,8 +19,10 @@ mod keepalive;
 mod listener;
 pub mod passwords;
 mod shared;
+mod tls;
+mod transport;
 
-pub use config::{AuthConfig, Config, ListenerConfig, ServerLimits, SubscribeDenied};
+pub use config::{AuthConfig, Config, ListenerConfig, ServerLimits, SubscribeDenied, TlsConfig};
 
 use halyard_core::{AuthHooks, Broker};
 use shared::Shared;
@@ -86,10 +91,22 @@ pub async fn start_with_auth(
             "at most 65535 listeners",
         ));
     }
+    let mut tls = Vec::with_capacity(config.listener.len());
+    for l in &config.listener {
+        tls.push(match &l.tls {
+            Some(settings) => {
+                Some(Arc::new(tls::TlsListener::load(settings).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+                })?))
+            }
+            None => None,
+        });
+    }
     let shared = Arc::new(Shared::new(
         broker.clone(),
         config.limits.clone(),
         &listener_limits,
+        tls,
         shutdown_rx.clone(),
         tokio::runtime::Handle::current(),
     ));
@@ -204,7 +221,8 @@ impl RunningServer {
         &self.addrs
     }
 
-    /// Reads the password file and the ACL file again (SIGHUP). Connected clients stay
+    /// Reads the password file, the ACL file and the TLS certificates, keys and CAs again
+    /// (SIGHUP). Connected clients stay
     /// connected; new connections and new decisions use the new files. A file that cannot
     /// be read or is invalid keeps the old one in force: the errors come back, each naming
     /// the file, its line and what is wrong.
@@ -221,6 +239,11 @@ impl RunningServer {
             match load_acl(path) {
                 Ok(acl) => self.broker.set_acl(Some(acl)),
                 Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for tls in self.shared.tls_listeners() {
+            if let Err(e) = tls.reload() {
+                errors.push(e);
             }
         }
         errors

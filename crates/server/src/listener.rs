@@ -3,6 +3,8 @@
 
 use crate::connection;
 use crate::shared::Shared;
+use crate::tls;
+use crate::transport::Transport;
 use halyard_core::Limit;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,7 +68,14 @@ pub(crate) async fn accept_loop(
                 }
                 let _ = stream.set_nodelay(true);
                 set_tcp_keepalive(&stream, shared.limits.tcp_keepalive_secs);
-                connection::start(shared.clone(), stream, peer, index);
+                match shared.tls(index) {
+                    None => connection::start(shared.clone(), Transport::Tcp(stream), peer, index, None),
+                    // The handshake runs in a task of its own, under the CONNECT timeout: a
+                    // slow or silent client never holds up the accepting loop.
+                    Some(tls) => {
+                        shared.runtime.spawn(tls::handshake(shared.clone(), tls, stream, peer, index));
+                    }
+                }
             }
         }
     }

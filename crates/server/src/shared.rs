@@ -5,6 +5,7 @@
 use crate::admission::{AuthFailures, ListenerCount, RateLimiter};
 use crate::config::ServerLimits;
 use crate::keepalive::KeepAliveWheel;
+use crate::tls::TlsListener;
 use halyard_core::Broker;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) verify_permits: Arc<tokio::sync::Semaphore>,
     /// Failed authentications per source address (delays, then bans).
     pub(crate) auth_failures: AuthFailures,
+    /// Each listener's TLS, by listener index (none: plain TCP).
+    tls: Vec<Option<Arc<TlsListener>>>,
 }
 
 impl Shared {
@@ -39,10 +42,12 @@ impl Shared {
         broker: Arc<Broker>,
         limits: ServerLimits,
         listener_limits: &[Option<usize>],
+        tls: Vec<Option<Arc<TlsListener>>>,
         shutdown: watch::Receiver<bool>,
         runtime: tokio::runtime::Handle,
     ) -> Shared {
         Shared {
+            tls,
             listeners: listener_limits
                 .iter()
                 .map(|&m| ListenerCount::new(m))
@@ -61,6 +66,16 @@ impl Shared {
             open: AtomicUsize::new(0),
             all_closed: Notify::new(),
         }
+    }
+
+    /// Listener `listener`'s TLS, if it has TLS.
+    pub(crate) fn tls(&self, listener: u16) -> Option<Arc<TlsListener>> {
+        self.tls.get(usize::from(listener)).cloned().flatten()
+    }
+
+    /// The TLS of every listener that has it (for reload).
+    pub(crate) fn tls_listeners(&self) -> impl Iterator<Item = &Arc<TlsListener>> {
+        self.tls.iter().flatten()
     }
 
     /// Counts a new connection on listener `listener`, unless `limits.max_connections` are

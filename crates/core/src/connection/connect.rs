@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 impl Connection {
-    pub(super) fn handle_connect(&mut self, now: Instant, c: Connect) -> Result<(), Close> {
+    pub(super) fn handle_connect(&mut self, now: Instant, mut c: Connect) -> Result<(), Close> {
         let v = c.protocol;
         self.peer = Some(Peer {
             version: v,
@@ -49,11 +49,29 @@ impl Connection {
             c.client_id.compact()
         };
 
+        let certificate = match self.auth.take().map(|b| *b) {
+            Some(Pending::Certificate(c)) => Some(Box::new(c)),
+            _ => None,
+        };
+        if let Some(cert) = certificate.as_deref().filter(|c| c.as_username) {
+            // The certificate is the credential (Mosquitto's use_identity_as_username): what
+            // the client sent as user name and password is ignored.
+            let Some(name) = cert
+                .identity
+                .as_deref()
+                .and_then(|n| MqttString::new(n).ok())
+            else {
+                return Err(self.refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD));
+            };
+            c.username = Some(name);
+            c.password = None;
+        }
         let info = ConnectInfo {
             client_id: &client_id,
             username: c.username.as_ref(),
             password: c.password.as_ref(),
             protocol: v,
+            certificate: certificate.as_deref(),
         };
         let decision = self.broker.authenticator().authenticate(&info);
         if let AuthDecision::Deny(rc) = decision {
@@ -68,6 +86,7 @@ impl Connection {
                 connect: c,
                 client_id,
                 assigned,
+                certificate,
                 requested: false,
             })));
             self.phase = Phase::Verifying;
@@ -91,6 +110,7 @@ impl Connection {
             username: v.connect.username.clone(),
             password: v.connect.password.clone(),
             protocol: v.connect.protocol,
+            certificate: v.certificate.as_deref().cloned(),
         })
     }
 
@@ -322,6 +342,8 @@ pub(super) struct Verifying {
     connect: Connect,
     client_id: MqttString,
     assigned: Option<MqttString>,
+    /// The client's verified TLS certificate, if any (for the check).
+    certificate: Option<Box<crate::auth::ClientCertificate>>,
     /// Whether the shell has been given the request (it is given once).
     requested: bool,
 }

@@ -123,6 +123,8 @@ enum Pending {
     Exchange(auth::PendingAuth),
     /// A CONNECT waiting for the answer of a slow check (`AuthDecision::Verify`).
     Verify(connect::Verifying),
+    /// Before CONNECT: the client's verified TLS certificate, for CONNECT's authentication.
+    Certificate(crate::auth::ClientCertificate),
 }
 
 /// The topic aliases of one connection, section 3.3.2.3.4.
@@ -152,8 +154,8 @@ pub struct Connection {
     /// clients use none, and every idle connection would carry two empty maps.
     aliases: Option<Box<TopicAliases>>,
     /// The authentication under way: an enhanced exchange (at CONNECT or
-    /// re-authenticating), or a CONNECT waiting for a slow check. One boxed field for both,
-    /// as an idle connection carries neither.
+    /// re-authenticating), a CONNECT waiting for a slow check, or (before CONNECT) the
+    /// client's TLS certificate. One boxed field for all, as an idle connection carries none.
     auth: Option<Box<Pending>>,
     /// The Authentication Method the client connected with, if any (boxed: rarely set).
     auth_method: Option<Box<MqttString>>,
@@ -188,6 +190,15 @@ impl Connection {
             tx_full: false,
             waker: None,
             blocked: None,
+        }
+    }
+
+    /// The client's TLS certificate, verified by the shell during the handshake: given to
+    /// the authenticator at CONNECT (and, with `as_username`, its identity becomes the user
+    /// name). Call before the first packet.
+    pub fn set_client_certificate(&mut self, certificate: crate::auth::ClientCertificate) {
+        if self.phase == Phase::AwaitConnect && self.auth.is_none() {
+            self.auth = Some(Box::new(Pending::Certificate(certificate)));
         }
     }
 

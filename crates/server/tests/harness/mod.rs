@@ -53,6 +53,7 @@ impl TestBroker {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 max_connections: None,
+                tls: None,
             }],
             ..Config::default()
         };
@@ -105,6 +106,7 @@ impl TestBroker {
             listener: vec![ListenerConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),
                 max_connections: None,
+                tls: None,
             }],
             ..Config::default()
         };
@@ -137,9 +139,33 @@ impl Drop for TestBroker {
     }
 }
 
+/// What a peer talks over: a loopback socket, plain or TLS.
+pub trait PeerStream: Read + Write + Send {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    fn shutdown(&self);
+}
+
+impl PeerStream for TcpStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, d)
+    }
+    fn shutdown(&self) {
+        let _ = TcpStream::shutdown(self, std::net::Shutdown::Both);
+    }
+}
+
+impl PeerStream for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        self.sock.set_read_timeout(d)
+    }
+    fn shutdown(&self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// A raw MQTT peer over a real loopback socket.
 pub struct Peer {
-    stream: TcpStream,
+    stream: Box<dyn PeerStream>,
     rx: BytesMut,
     /// The protocol level packets are encoded and decoded at.
     pub version: ProtocolVersion,
@@ -149,6 +175,11 @@ impl Peer {
     pub fn connect_to(addr: SocketAddr, version: ProtocolVersion) -> Peer {
         let stream = TcpStream::connect(addr).expect("connect to broker");
         stream.set_nodelay(true).expect("nodelay");
+        Peer::over(Box::new(stream), version)
+    }
+
+    /// A peer over an established stream (TLS, say).
+    pub fn over(stream: Box<dyn PeerStream>, version: ProtocolVersion) -> Peer {
         Peer {
             stream,
             rx: BytesMut::new(),
@@ -299,7 +330,7 @@ impl Peer {
 
     /// Closes the socket without DISCONNECT.
     pub fn drop_connection(self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.stream.shutdown();
     }
 }
 
